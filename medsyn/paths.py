@@ -1,0 +1,47 @@
+"""Where medsyn finds its packaged data and keeps its caches.
+
+The cache root is ``$MEDSYN_HOME`` if set, else ``$XDG_CACHE_HOME/medsyn``, else ``~/.cache/medsyn``. It holds the
+default knowledge graph (``kg/medsyn-kg.json``) and the converted default model (``models/``).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+from pathlib import Path
+
+__all__ = ["resource_path", "cache_dir", "default_graph_path", "models_dir", "rumedtop3_path"]
+
+
+def resource_path(*parts: str) -> Path:
+    """Path of a file shipped inside the package under ``medsyn/resources``."""
+    return Path(str(files("medsyn").joinpath("resources", *parts)))
+
+
+def cache_dir() -> Path:
+    """The medsyn cache root, created on first use."""
+    if os.environ.get("MEDSYN_HOME"):
+        root = Path(os.environ["MEDSYN_HOME"])
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medsyn"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def default_graph_path() -> Path:
+    """The documented default location of the knowledge graph: ``<cache>/kg/medsyn-kg.json``."""
+    return cache_dir() / "kg" / "medsyn-kg.json"
+
+
+def models_dir() -> Path:
+    """Where converted models are cached."""
+    path = cache_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def rumedtop3_path(split: str) -> Path:
+    """The packaged RuMedTop3 split (``train`` or ``dev``)."""
+    if split not in ("train", "dev"):
+        raise ValueError(f"RuMedTop3 split must be 'train' or 'dev', got {split!r}")
+    return resource_path("rumedtop3", f"{split}_v1.jsonl")
