@@ -99,7 +99,10 @@ def build_parser(dataclass_types: Sequence[type], description: str | None = None
             if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
                 default = f.default_factory()  # type: ignore[misc]
             base, _ = _unwrap_optional(hints[f.name])
-            kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f.metadata.get("help", "") + f" (default: {default})"}
+            kwargs: dict[str, Any] = {
+                "default": argparse.SUPPRESS,
+                "help": f.metadata.get("help", "") + f" (default: {default})",
+            }
             if base is bool:
                 kwargs.update(nargs="?", const="true")
             elif typing.get_origin(base) in (list, tuple):
@@ -159,7 +162,9 @@ def parse_args(
     out = []
     for dc in dataclass_types:
         hints = typing.get_type_hints(dc)
-        kwargs = {f.name: _coerce(f.name, hints[f.name], values[f.name]) for f in dataclasses.fields(dc) if f.name in values}
+        kwargs = {
+            f.name: _coerce(f.name, hints[f.name], values[f.name]) for f in dataclasses.fields(dc) if f.name in values
+        }
         out.append(dc(**kwargs))
     return tuple(out)
 

@@ -96,7 +96,9 @@ def load_notes(source: str | Path) -> list[Note]:
 
         files = sorted((source / "data").glob("*.parquet")) or sorted(source.glob("*.parquet"))
         if not files:
-            raise MedsynError(f"{source} has no data/*.parquet; pass a folder written by 'medsyn generate' or a .jsonl")
+            raise MedsynError(
+                f"{source} has no data/*.parquet; pass a folder written by 'medsyn generate' or a .jsonl"
+            )
         notes = []
         for file in files:
             table = pq.read_table(file, columns=["id", "note", "icd10_code"]).to_pylist()

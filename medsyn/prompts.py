@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -36,7 +36,7 @@ INSTRUCTION_CONTINUE = "Продолжи анамнез, составленны�
 ANSWER_MARKER = "### Ответ:"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(name: str):
     import jinja2
 

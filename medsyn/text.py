@@ -18,6 +18,7 @@ from functools import lru_cache
 
 __all__ = [
     "tokenize",
+    "is_known_word",
     "lemma",
     "word_key",
     "phrase_keys",
@@ -128,6 +129,11 @@ def _analyse(token: str) -> tuple[str, bool]:
         return token, False
     parse = _morph().parse(token)[0]
     return parse.normal_form, parse.tag.POS in _FUNCTION_POS
+
+
+def is_known_word(word: str) -> bool:
+    """Whether pymorphy3's dictionary knows ``word`` (abbreviations and cut-off words are unknown)."""
+    return len(word) > 2 and _morph().word_is_known(word)
 
 
 def lemma(token: str) -> str:

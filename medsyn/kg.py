@@ -1,0 +1,328 @@
+"""The medical knowledge graph (MKG): ICD-10 hierarchy, symptoms mined from real notes, and example notes.
+
+Nodes are keyed ``icd:<code>``, ``symptom:<name>``, ``note:<id>`` (and ``drug:<name>`` for graphs that add drugs).
+Edges carry a ``relation``:
+
+* ``parent_of``: chapter → block → category → code, from the МКБ-10 directory;
+* ``has_symptom``: category → symptom, with ``count`` (real notes of the category that mention it) and
+  ``weight``, a specificity score: the share of the category's notes that mention the symptom, times its inverse
+  category frequency ``log(1 + N_categories / df)``. Sampling draws by ``weight``, so symptoms typical of a code
+  win over ones that go with everything;
+* ``has_example``: category → real note, which gives ``N_exmp`` and the style examples;
+* ``treated_with`` and ``related_to``: reserved for drugs and related codes.
+
+The graph is one JSON file (``format: medsyn-kg``, ``version``) at :func:`medsyn.paths.default_graph_path` unless
+another path is given. :func:`load_graph` builds it first when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from medsyn.errors import GraphFormatError, UnknownCodeError
+from medsyn.icd10 import load_icd10, normalize_code
+
+__all__ = ["GRAPH_FORMAT", "GRAPH_VERSION", "KGBuildConfig", "MedicalKG", "build_graph", "load_graph"]
+
+logger = logging.getLogger(__name__)
+
+GRAPH_FORMAT = "medsyn-kg"
+GRAPH_VERSION = 1
+
+
+@dataclass
+class KGBuildConfig:
+    """How the graph is built from the packaged data."""
+
+    extractor: str = field(default="lexicon", metadata={"help": "symptom extractor (see medsyn.extract.EXTRACTORS)"})
+    min_phrase_notes: int = field(
+        default=8, metadata={"help": "a mined complaint phrase must occur in at least this many real notes"}
+    )
+    max_phrase_words: int = field(default=3, metadata={"help": "the most content words in a mined phrase"})
+    seed_lexicon: bool = field(default=True, metadata={"help": "seed the lexicon with RuMedSymptomRec's names"})
+
+
+@dataclass(frozen=True)
+class SymptomEdge:
+    """A category → symptom edge."""
+
+    symptom: str
+    count: int
+    weight: float
+
+
+class MedicalKG:
+    """A medical knowledge graph over a ``networkx.MultiDiGraph``.
+
+    Args:
+        graph: the graph, with node attribute ``kind`` and edge attribute ``relation``.
+        meta: build metadata (sources, config, time, lexicon).
+    """
+
+    def __init__(self, graph: Any, meta: dict[str, Any] | None = None) -> None:
+        self.graph = graph
+        self.meta = meta or {}
+
+    # -- lookups ---------------------------------------------------------------------------------------------
+    def _node(self, code: str) -> str:
+        norm = normalize_code(code)
+        node = f"icd:{norm}"
+        if node not in self.graph:
+            raise UnknownCodeError(code, load_icd10().closest(norm), where="the knowledge graph")
+        return node
+
+    def entry(self, code: str) -> dict[str, Any]:
+        """The node attributes of an ICD-10 code: ``code``, ``name``, ``level``."""
+        return dict(self.graph.nodes[self._node(code)])
+
+    def category_of(self, code: str) -> str:
+        """The category (3-character code) of a code."""
+        node = self._node(code)
+        while self.graph.nodes[node]["level"] == "code":
+            node = next(u for u, _, d in self.graph.in_edges(node, data=True) if d["relation"] == "parent_of")
+        if self.graph.nodes[node]["level"] != "category":
+            raise UnknownCodeError(code, [], where="the graph's categories (give a category or a code, not a block)")
+        return self.graph.nodes[node]["code"]
+
+    def parents(self, code: str) -> list[dict[str, Any]]:
+        """The ancestors of a code from the nearest up to its chapter."""
+        out, node = [], self._node(code)
+        while True:
+            ups = [u for u, _, d in self.graph.in_edges(node, data=True) if d["relation"] == "parent_of"]
+            if not ups:
+                return out
+            node = ups[0]
+            out.append(dict(self.graph.nodes[node]))
+
+    def children(self, code: str) -> list[str]:
+        """The direct children codes of a code."""
+        node = self._node(code)
+        return sorted(
+            self.graph.nodes[v]["code"]
+            for _, v, d in self.graph.out_edges(node, data=True)
+            if d["relation"] == "parent_of"
+        )
+
+    def leaf_codes(self, category: str) -> list[str]:
+        """The most specific codes under a category (the category itself when it has no subcategories)."""
+        stack, leaves = [self.category_of(category)], []
+        while stack:
+            code = stack.pop()
+            kids = self.children(code)
+            stack.extend(reversed(kids))
+            if not kids:
+                leaves.append(code)
+        return leaves
+
+    def symptoms(self, code: str, top: int | None = None) -> list[SymptomEdge]:
+        """The symptoms of a code's category, by decreasing weight."""
+        node = f"icd:{self.category_of(code)}"
+        edges = [
+            SymptomEdge(self.graph.nodes[v]["name"], d["count"], d["weight"])
+            for _, v, d in self.graph.out_edges(node, data=True)
+            if d["relation"] == "has_symptom"
+        ]
+        edges.sort(key=lambda e: (-e.weight, e.symptom))
+        return edges[:top] if top else edges
+
+    def examples(self, code: str) -> list[dict[str, str]]:
+        """The real notes linked to a code's category: ``{"id", "text"}``."""
+        node = f"icd:{self.category_of(code)}"
+        return [
+            {"id": self.graph.nodes[v]["note_id"], "text": self.graph.nodes[v]["text"]}
+            for _, v, d in self.graph.out_edges(node, data=True)
+            if d["relation"] == "has_example"
+        ]
+
+    def categories(self) -> list[str]:
+        """Categories that have at least one symptom and one real example (the ones tasks can be drawn from)."""
+        out = []
+        for node, data in self.graph.nodes(data=True):
+            if data.get("level") != "category":
+                continue
+            relations = Counter(d["relation"] for _, _, d in self.graph.out_edges(node, data=True))
+            if relations["has_symptom"] and relations["has_example"]:
+                out.append(data["code"])
+        return sorted(out)
+
+    def extractor(self):
+        """The symptom extractor over this graph's lexicon."""
+        from medsyn.extract import EXTRACTORS
+
+        name = self.meta.get("config", {}).get("extractor", "lexicon")
+        return EXTRACTORS[name](self.meta.get("lexicon", []))
+
+    # -- summaries -------------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Counts that describe the graph."""
+        kinds = Counter(d.get("kind") for _, d in self.graph.nodes(data=True))
+        per_cat = {c: len(self.symptoms(c)) for c in self._example_categories()}
+        with_symptoms = [n for n in per_cat.values() if n]
+        return {
+            "nodes": self.graph.number_of_nodes(),
+            "edges": self.graph.number_of_edges(),
+            "icd_nodes": kinds["icd"],
+            "symptoms": kinds["symptom"],
+            "example_notes": kinds["note"],
+            "categories_with_examples": len(per_cat),
+            "categories_with_symptoms": len(with_symptoms),
+            "median_symptoms_per_category": statistics.median(with_symptoms) if with_symptoms else 0,
+            "build_seconds": self.meta.get("build_seconds"),
+        }
+
+    def _example_categories(self) -> list[str]:
+        return sorted(
+            {self.graph.nodes[u]["code"] for u, _, d in self.graph.edges(data=True) if d["relation"] == "has_example"}
+        )
+
+    # -- persistence -----------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the graph as one JSON file (written to a temporary name first, so a crash leaves no half file)."""
+        import networkx as nx
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": GRAPH_FORMAT,
+            "version": GRAPH_VERSION,
+            "meta": self.meta,
+            "graph": nx.node_link_data(self.graph, edges="edges"),
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MedicalKG:
+        """Read a graph file; raises GraphFormatError for a malformed or incompatible file."""
+        import networkx as nx
+
+        path = Path(path)
+        try:
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise GraphFormatError(
+                f"{path} is not a valid graph file ({err}); rebuild it with 'medsyn kg build'"
+            ) from err
+        if not isinstance(payload, dict) or payload.get("format") != GRAPH_FORMAT:
+            raise GraphFormatError(
+                f"{path} is not a medsyn knowledge graph (no 'format: {GRAPH_FORMAT}'); rebuild it with 'medsyn kg build'"
+            )
+        if payload.get("version") != GRAPH_VERSION:
+            raise GraphFormatError(
+                f"{path} has graph version {payload.get('version')!r}, this medsyn reads version {GRAPH_VERSION}; "
+                f"rebuild it with 'medsyn kg build --out {path}'"
+            )
+        try:
+            graph = nx.node_link_graph(payload["graph"], edges="edges", directed=True, multigraph=True)
+            for _, _, data in graph.edges(data=True):
+                data["relation"]  # noqa: B018 - every edge must say what it is
+        except (KeyError, TypeError, nx.NetworkXError) as err:
+            raise GraphFormatError(
+                f"{path} has a malformed graph section ({err!r}); rebuild it with 'medsyn kg build'"
+            ) from err
+        return cls(graph, payload.get("meta", {}))
+
+
+def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]] | None = None) -> MedicalKG:
+    """Build the graph from the packaged МКБ-10 directory and RuMedTop3 train notes.
+
+    Args:
+        config: build options.
+        notes: real notes ``{"id", "text", "code"}``; the packaged RuMedTop3 train split when ``None``.
+
+    Returns:
+        The built graph (not yet saved).
+    """
+    import networkx as nx
+    from tqdm.auto import tqdm
+
+    from medsyn.data import load_rumedtop3, load_symptom_names
+    from medsyn.extract import EXTRACTORS, build_lexicon
+
+    config = config or KGBuildConfig()
+    if config.extractor not in EXTRACTORS:
+        raise GraphFormatError(f"unknown extractor {config.extractor!r}; available: {sorted(EXTRACTORS)}")
+    start = time.perf_counter()
+    icd = load_icd10()
+    notes = notes if notes is not None else load_rumedtop3("train")
+    graph = nx.MultiDiGraph()
+    for entry in icd.entries.values():
+        graph.add_node(f"icd:{entry.code}", kind="icd", code=entry.code, name=entry.name, level=entry.level)
+    for entry in icd.entries.values():
+        if entry.parent:
+            graph.add_edge(f"icd:{entry.parent}", f"icd:{entry.code}", relation="parent_of")
+
+    seed = load_symptom_names() if config.seed_lexicon else []
+    lexicon = build_lexicon(seed, (n["text"] for n in notes), config.min_phrase_notes, config.max_phrase_words)
+    extractor = EXTRACTORS[config.extractor](lexicon)
+
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    n_notes: Counter[str] = Counter()
+    skipped = 0
+    for note in tqdm(notes, desc="extracting symptoms", unit="note", mininterval=1.0):
+        code = normalize_code(note["code"])[:3]
+        if f"icd:{code}" not in graph:
+            skipped += 1
+            continue
+        n_notes[code] += 1
+        note_node = f"note:{note['id']}"
+        graph.add_node(note_node, kind="note", note_id=note["id"], text=note["text"], code=code)
+        graph.add_edge(f"icd:{code}", note_node, relation="has_example")
+        counts[code].update(set(extractor.extract(note["text"])))
+    if skipped:
+        logger.warning("%d notes had codes that are not in the ICD-10 directory and were skipped", skipped)
+
+    # Inverse category frequency: a symptom in every category tells nothing about any one of them.
+    df = Counter(s for per in counts.values() for s in per)
+    n_cat = max(len(counts), 1)
+    for code, per in counts.items():
+        for symptom, count in per.items():
+            graph.add_node(f"symptom:{symptom}", kind="symptom", name=symptom)
+            weight = (count / n_notes[code]) * math.log(1 + n_cat / df[symptom])
+            graph.add_edge(
+                f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
+            )
+
+    meta = {
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sources": {
+            "icd10": "МКБ-10, Russian Ministry of Health reference directory 1.2.643.5.1.13.13.11.1005 v2.27 (MIT)",
+            "notes": "RuMedTop3 train, RuMedBench (Apache-2.0)",
+            "seed_lexicon": "RuMedSymptomRec symptom names, RuMedBench (Apache-2.0)",
+        },
+        "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "lexicon": lexicon,
+        "build_seconds": round(time.perf_counter() - start, 2),
+    }
+    kg = MedicalKG(graph, meta)
+    logger.info("built graph: %s", kg.stats())
+    return kg
+
+
+def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:
+    """Load the graph at ``path`` (default location when ``None``), building and saving it first if missing.
+
+    Args:
+        path: a graph file; :func:`medsyn.paths.default_graph_path` when ``None``.
+        build: build the graph when the file does not exist (otherwise raise).
+    """
+    from medsyn.paths import default_graph_path
+
+    path = Path(path) if path else default_graph_path()
+    if not path.exists():
+        if not build:
+            raise GraphFormatError(f"no graph at {path}; build it with 'medsyn kg build --out {path}'")
+        logger.info("no graph at %s yet; building it", path)
+        build_graph().save(path)
+    return MedicalKG.load(path)

@@ -1,0 +1,216 @@
+"""Task sampling: which code, symptoms, style example and patient each synthetic note is written for.
+
+A category C is drawn with weight ``w(C) = J(J(J(N_symp))) * J(J(J(N_exmp)))``, ``J(x) = log(1 + x)``, where
+``N_symp`` is the number of unique symptoms of C in the graph and ``N_exmp`` its number of real notes. Three nested
+logarithms flatten the counts hard: M54 with 560 real notes gets about 1.3 times the weight of a code with 11,
+not 50 times, which is the point: rare codes get a fair share of synthetic notes.
+
+N tasks are split across categories by these weights with the largest-remainder method, so the counts sum to N
+and ties break by code. Each task draws from its own random stream, seeded by ``(seed, category, k)``, so the
+same seed gives the same tasks, and a larger N keeps every task of a smaller one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from medsyn.errors import MedsynError
+from medsyn.kg import MedicalKG
+
+__all__ = [
+    "J",
+    "J3",
+    "category_weight",
+    "allocate",
+    "Task",
+    "TaskSampler",
+    "sample_demographics",
+    "weighted_sample_without_replacement",
+]
+
+
+def J(x: float) -> float:
+    """``log(1 + x)``."""
+    return math.log1p(x)
+
+
+def J3(x: float) -> float:
+    """``J(J(J(x)))``."""
+    return J(J(J(x)))
+
+
+def category_weight(n_symptoms: int, n_examples: int) -> float:
+    """The MedSyn sampling weight ``J3(N_symp) * J3(N_exmp)``."""
+    return J3(n_symptoms) * J3(n_examples)
+
+
+def allocate(n: int, weights: dict[str, float]) -> dict[str, int]:
+    """Split ``n`` items across keys in proportion to ``weights`` (largest remainder; ties by key).
+
+    Example:
+        >>> allocate(10, {"A": 1.0, "B": 1.0, "C": 1.0})
+        {'A': 4, 'B': 3, 'C': 3}
+    """
+    if n < 0:
+        raise MedsynError(f"the number of tasks must be >= 0, got {n}")
+    total = sum(weights.values())
+    if total <= 0:
+        raise MedsynError("no category has a positive weight: every category needs >= 1 symptom and >= 1 example")
+    quotas = {k: n * w / total for k, w in weights.items()}
+    counts = {k: math.floor(q) for k, q in quotas.items()}
+    rest = n - sum(counts.values())
+    for key in sorted(quotas, key=lambda k: (-(quotas[k] - counts[k]), k))[:rest]:
+        counts[key] += 1
+    return counts
+
+
+def weighted_sample_without_replacement(
+    items: list[Any], weights: list[float], k: int, rng: random.Random
+) -> list[Any]:
+    """Draw ``k`` distinct items with probability proportional to weight (Efraimidis–Spirakis keys)."""
+    keyed = [(rng.random() ** (1.0 / w) if w > 0 else 0.0, i) for i, w in enumerate(weights)]
+    keyed.sort(reverse=True)
+    return [items[i] for _, i in keyed[:k]]
+
+
+# Adult outpatient ages by band, roughly the age structure of Russian polyclinic visits: (low, high, share).
+_AGE_BANDS = [(18, 29, 0.14), (30, 39, 0.17), (40, 49, 0.17), (50, 59, 0.18), (60, 69, 0.19), (70, 89, 0.15)]
+# Codes whose patients are of one sex: female genital and breast disorders, pregnancy; male genital organs.
+_FEMALE = ("N70-N98", "O00-O99", "C51-C58", "D25-D28", "N60-N64")
+_MALE = ("N40-N51", "C60-C63")
+
+
+def _in_ranges(code: str, ranges: Iterable[str]) -> bool:
+    cat = code[:3]
+    return any(lo <= cat <= hi for lo, hi in (r.split("-") for r in ranges))
+
+
+def sample_demographics(rng: random.Random, code: str | None = None) -> tuple[str, int]:
+    """Draw a plausible patient: sex ``"M"``/``"F"`` and an adult age.
+
+    Sex-specific codes (pregnancy, female or male genital organs) get the matching sex; otherwise sexes are
+    drawn 55/45 female/male, as outpatient visits are. Ages follow ``_AGE_BANDS``.
+    """
+    if code and _in_ranges(code, _FEMALE):
+        sex = "F"
+    elif code and _in_ranges(code, _MALE):
+        sex = "M"
+    else:
+        sex = "F" if rng.random() < 0.55 else "M"
+    low, high, _ = rng.choices(_AGE_BANDS, weights=[b[2] for b in _AGE_BANDS])[0]
+    age = rng.randint(low, high)
+    if code and code[:3] >= "O00" and code[:3] <= "O99":
+        age = min(age, 45)
+    return sex, age
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything a prompt needs to ask for one note."""
+
+    id: str
+    icd10_code: str
+    icd10_name: str
+    category: str
+    symptoms: list[str]
+    sex: str
+    age: int
+    example_id: str
+    example_note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TaskSampler:
+    """Draws generation tasks from a knowledge graph.
+
+    Args:
+        kg: the graph.
+        seed: the random seed; the same seed gives the same tasks.
+        min_symptoms: the fewest symptoms per task (fewer only when the category has fewer).
+        max_symptoms: the most symptoms per task.
+        min_example_chars: style examples shorter than this are skipped when the category has longer ones.
+        codes: restrict tasks to these categories or codes (their categories); all categories when ``None``.
+    """
+
+    def __init__(
+        self,
+        kg: MedicalKG,
+        seed: int = 0,
+        min_symptoms: int = 2,
+        max_symptoms: int = 5,
+        min_example_chars: int = 80,
+        codes: list[str] | None = None,
+    ) -> None:
+        if not 1 <= min_symptoms <= max_symptoms:
+            raise MedsynError(f"need 1 <= min_symptoms <= max_symptoms, got {min_symptoms} and {max_symptoms}")
+        self.kg = kg
+        self.seed = seed
+        self.min_symptoms = min_symptoms
+        self.max_symptoms = max_symptoms
+        self.min_example_chars = min_example_chars
+        available = kg.categories()
+        if codes:
+            wanted = sorted({kg.category_of(c) for c in codes})
+            missing = [c for c in wanted if c not in available]
+            if missing:
+                raise MedsynError(
+                    f"categories {missing} have no symptoms or real examples in the graph, so no task can be drawn "
+                    f"for them; rebuild the graph with notes for them, or choose from: {', '.join(available[:20])}…"
+                )
+            available = wanted
+        self.categories = available
+        self._codes = {c: codes_filter(kg.leaf_codes(c), codes) for c in self.categories}
+
+    def weights(self) -> dict[str, float]:
+        """``w(C)`` for every category."""
+        return {c: category_weight(len(self.kg.symptoms(c)), len(self.kg.examples(c))) for c in self.categories}
+
+    def allocate(self, n: int) -> dict[str, int]:
+        """How many of ``n`` tasks each category gets."""
+        return allocate(n, self.weights())
+
+    def task(self, category: str, k: int) -> Task:
+        """The ``k``-th task of a category (deterministic for a given seed)."""
+        rng = random.Random(f"{self.seed}:{category}:{k}")
+        code = rng.choice(self._codes[category])
+        edges = self.kg.symptoms(category)
+        n_symptoms = min(rng.randint(self.min_symptoms, self.max_symptoms), len(edges))
+        symptoms = weighted_sample_without_replacement(
+            [e.symptom for e in edges], [e.weight for e in edges], n_symptoms, rng
+        )
+        examples = self.kg.examples(category)
+        long_enough = [e for e in examples if len(e["text"]) >= self.min_example_chars]
+        example = rng.choice(long_enough or sorted(examples, key=lambda e: -len(e["text"]))[:3])
+        sex, age = sample_demographics(rng, code)
+        digest = hashlib.sha1(f"{self.seed}:{category}:{k}".encode()).hexdigest()[:10]
+        return Task(
+            id=f"{category}-{k:05d}-{digest}",
+            icd10_code=code,
+            icd10_name=self.kg.entry(code)["name"],
+            category=category,
+            symptoms=symptoms,
+            sex=sex,
+            age=age,
+            example_id=example["id"],
+            example_note=example["text"],
+        )
+
+    def sample(self, n: int) -> list[Task]:
+        """``n`` tasks, split across categories by weight, in a stable order."""
+        counts = self.allocate(n)
+        return [self.task(c, k) for c in sorted(counts) for k in range(counts[c])]
+
+
+def codes_filter(leaves: list[str], codes: list[str] | None) -> list[str]:
+    """The leaf codes to draw from: those asked for (or under those asked for), else all."""
+    if not codes:
+        return leaves
+    asked = [c for c in leaves if any(c == q or c.startswith(q + ".") or q.startswith(c) for q in codes)]
+    return asked or leaves
