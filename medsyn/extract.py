@@ -125,7 +125,7 @@ def mine_complaint_phrases(
             continue
         if not keys & SYMPTOM_HEADS or (len(keys) == 1 and keys <= _NEEDS_COMPLEMENT):
             continue
-        if not all(len(k) >= 4 and is_known_word(k) or k in SYMPTOM_HEADS for k in keys):
+        if not all(is_known_word(k) or k in SYMPTOM_HEADS for k in keys):
             continue  # abbreviations and cut-off words («обл», «поясн») make poor symptom names
         out[keys] = surfaces[keys].most_common(1)[0][0]
     return out

@@ -132,8 +132,14 @@ def _analyse(token: str) -> tuple[str, bool]:
 
 
 def is_known_word(word: str) -> bool:
-    """Whether pymorphy3's dictionary knows ``word`` (abbreviations and cut-off words are unknown)."""
-    return len(word) > 2 and _morph().word_is_known(word)
+    """Whether ``word`` is a dictionary word: known to pymorphy3 and neither an abbreviation nor a name.
+
+    Cut-off words («поясн», «отд») and abbreviations («обл») are not, which keeps them out of symptom names.
+    """
+    if len(word) < 3 or not _morph().word_is_known(word):
+        return False
+    tag = _morph().parse(word)[0].tag
+    return "Abbr" not in tag and "Name" not in tag
 
 
 def lemma(token: str) -> str:

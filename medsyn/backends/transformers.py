@@ -1,0 +1,118 @@
+"""Local generation with transformers: any causal LM id or path, an optional PEFT adapter, batched with left padding."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from medsyn.backends.base import Backend, Generation, GenerationParams, Prompt, clean_generation
+from medsyn.errors import BackendError
+
+__all__ = ["TransformersBackend"]
+
+logger = logging.getLogger(__name__)
+
+
+class TransformersBackend(Backend):
+    """Generate with a local ``AutoModelForCausalLM``.
+
+    Args:
+        model: a Hub id, a local folder, or ``None`` for the embedded Gemma 3 270M.
+        adapter: a PEFT adapter folder or id, merged into the model.
+        dtype: ``auto``, ``bfloat16``, ``float16`` or ``float32``.
+        device: ``cpu``, ``cuda``…; CUDA when available if ``None``.
+        prompt_format: ``auto`` (chat messages when the tokenizer has a chat template), ``chat`` or ``text``.
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        adapter: str | None = None,
+        dtype: str = "auto",
+        device: str | None = None,
+        prompt_format: str = "auto",
+    ) -> None:
+        if prompt_format not in ("auto", "chat", "text"):
+            raise BackendError(f"prompt_format must be auto, chat or text, got {prompt_format!r}")
+        self.model_id = model
+        self.adapter = adapter
+        self.dtype = dtype
+        self.device = device
+        self.prompt_format = prompt_format
+        self.model: Any = None
+        self.tokenizer: Any = None
+
+    def load(self) -> None:
+        from medsyn.models import load_model_and_tokenizer
+
+        self.model, self.tokenizer = load_model_and_tokenizer(self.model_id, self.adapter, self.dtype, self.device)
+        has_template = getattr(self.tokenizer, "chat_template", None) is not None
+        if self.prompt_format == "chat" and not has_template:
+            raise BackendError(
+                f"prompt_format 'chat' needs a tokenizer with a chat template; {self.model_id!r} has none"
+            )
+        self.chat = self.prompt_format == "chat" or (self.prompt_format == "auto" and has_template)
+        logger.info(
+            "loaded %s on %s (%s prompts)",
+            self.model_id or "the default model",
+            self.model.device,
+            "chat" if self.chat else "text",
+        )
+
+    def _render(self, prompt: Prompt) -> str:
+        if isinstance(prompt, str):
+            return prompt
+        return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+
+    def generate(self, prompts: list[Prompt], params: GenerationParams, seed: int | None = None) -> list[Generation]:
+        import torch
+
+        if self.model is None:
+            raise BackendError("call load() before generate()")
+        texts = [self._render(p) for p in prompts]
+        # Chat templates already start with BOS; adding it again would shift the model off its training format.
+        add_special = not self.chat
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=add_special)
+        batch = batch.to(self.model.device)
+        if seed is not None:
+            torch.manual_seed(seed)
+        sample = params.temperature > 0
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "do_sample": sample,
+            "repetition_penalty": params.repetition_penalty,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if sample:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+        with torch.inference_mode():
+            try:
+                # Stopping at a stop string saves the tokens after it; the text is cut there anyway below.
+                out = self.model.generate(
+                    **batch, **kwargs, stop_strings=params.stop or None, tokenizer=self.tokenizer
+                )
+            except ValueError as err:
+                if "Stop string" not in str(err):
+                    raise
+                logger.warning("the tokenizer cannot express the stop strings; cutting the text after generation")
+                out = self.model.generate(**batch, **kwargs)
+        width = batch["input_ids"].shape[1]
+        results = []
+        for row, mask in zip(out, batch["attention_mask"]):
+            new = row[width:]
+            n_new = (
+                int((new != self.tokenizer.pad_token_id).sum())
+                if self.tokenizer.pad_token_id is not None
+                else len(new)
+            )
+            raw = self.tokenizer.decode(new, skip_special_tokens=True)
+            text, stopped = clean_generation(raw, params.stop)
+            hit_eos = self.tokenizer.eos_token_id in new.tolist()
+            finish = "stop" if stopped or hit_eos else "length"
+            results.append(Generation(text, int(mask.sum()), n_new, finish))
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model_id, "adapter": self.adapter}

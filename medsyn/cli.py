@@ -1,0 +1,158 @@
+"""The ``medsyn`` command line.
+
+    medsyn kg build [--out PATH]            build the knowledge graph (default location unless --out)
+    medsyn kg show CODE [--top K] [--plot PNG]
+    medsyn kg stats [--plot PNG]
+    medsyn generate --n N --out DIR --seed S [--model ID_OR_PATH] [--adapter PATH] [--config YAML]
+    medsyn eval classify ... | medsyn eval quality DIR ...
+    medsyn data instructions ...
+
+Every command takes ``--help``. Subcommands that belong to other parts of the package (eval, data) are
+dispatched to their own ``main(argv)``, imported only when used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from importlib import import_module
+
+from medsyn import __version__
+from medsyn.errors import MedsynError, MissingExtraError
+
+__all__ = ["main"]
+
+logger = logging.getLogger("medsyn")
+
+# Subcommand groups implemented elsewhere: "group sub" -> "module:function(argv) -> int".
+DISPATCH = {
+    ("eval", "classify"): "medsyn.eval.commands:classify_main",
+    ("eval", "quality"): "medsyn.eval.commands:quality_main",
+    ("data", "instructions"): "medsyn.finetune.data:main",
+}
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Configure logging once for command-line use."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _kg(argv: Sequence[str]) -> int:
+    from medsyn.kg import KGBuildConfig, MedicalKG, build_graph, load_graph
+    from medsyn.paths import default_graph_path
+
+    parser = argparse.ArgumentParser(prog="medsyn kg", description="Build and inspect the medical knowledge graph")
+    sub = parser.add_subparsers(dest="action", required=True)
+    b = sub.add_parser("build", help="build the graph from the packaged data")
+    b.add_argument("--out", default=None, help=f"graph file (default: {default_graph_path()})")
+    b.add_argument("--min_phrase_notes", type=int, default=KGBuildConfig.min_phrase_notes)
+    b.add_argument("--max_phrase_words", type=int, default=KGBuildConfig.max_phrase_words)
+    s = sub.add_parser("show", help="a code: name, parents, top symptoms, examples")
+    s.add_argument("code")
+    s.add_argument("--graph", default=None, help="graph file (built if missing)")
+    s.add_argument("--top", type=int, default=10, help="how many symptoms to list")
+    s.add_argument("--plot", default=None, help="also draw the code's neighbourhood to this PNG")
+    st = sub.add_parser("stats", help="counts that describe the graph")
+    st.add_argument("--graph", default=None)
+    st.add_argument("--plot", default=None, help="also plot symptoms and examples per category to this PNG")
+    args = parser.parse_args(argv)
+
+    if args.action == "build":
+        cfg = KGBuildConfig(min_phrase_notes=args.min_phrase_notes, max_phrase_words=args.max_phrase_words)
+        kg = build_graph(cfg)
+        path = kg.save(args.out or default_graph_path())
+        print(f"graph written to {path}")
+        print(json.dumps(MedicalKG.load(path).stats(), ensure_ascii=False, indent=2))
+        return 0
+    kg = load_graph(args.graph)
+    if args.action == "show":
+        print(format_code(kg, args.code, args.top))
+        if args.plot:
+            from medsyn.plots import plot_code_neighbourhood
+
+            print(f"plot written to {plot_code_neighbourhood(kg, args.code, args.plot, top=args.top)}")
+        return 0
+    print(json.dumps(kg.stats(), ensure_ascii=False, indent=2))
+    if args.plot:
+        from medsyn.plots import plot_graph_stats
+
+        print(f"plot written to {plot_graph_stats(kg, args.plot)}")
+    return 0
+
+
+def format_code(kg, code: str, top: int = 10) -> str:
+    """The text ``medsyn kg show`` prints for a code."""
+    entry = kg.entry(code)
+    lines = [f"{entry['code']}  {entry['name']}  ({entry['level']})"]
+    for parent in kg.parents(code):
+        lines.append(f"  ⊂ {parent['code']}  {parent['name']}  ({parent['level']})")
+    category = kg.category_of(code) if entry["level"] in ("category", "code") else None
+    if category:
+        if category != entry["code"]:
+            lines.append(f"symptoms and examples of its category {category}:")
+        symptoms = kg.symptoms(category)
+        lines.append(
+            f"top symptoms ({min(top, len(symptoms))} of {len(symptoms)}; weight = specificity, count = notes):"
+        )
+        for e in symptoms[:top]:
+            lines.append(f"  {e.weight:6.3f}  {e.count:4d}  {e.symptom}")
+        examples = kg.examples(category)
+        lines.append(f"real example notes: {len(examples)}")
+        if examples:
+            longest = max(examples, key=lambda e: len(e["text"]))
+            lines.append(f"  e.g. [{longest['id']}] {longest['text'][:200]}")
+    return "\n".join(lines)
+
+
+def _generate(argv: Sequence[str]) -> int:
+    from medsyn.backends import GenerationParams
+    from medsyn.config import parse_args
+    from medsyn.generate import GenerateConfig, run_generation
+
+    config, params = parse_args([GenerateConfig, GenerationParams], argv, description="Generate synthetic notes")
+    summary = run_generation(config, params)
+    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``medsyn`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="medsyn", description="Knowledge-graph-guided synthetic Russian clinical notes"
+    )
+    parser.add_argument("--version", action="version", version=f"medsyn {__version__}")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("command", choices=["kg", "generate", "eval", "data"], help="what to do")
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own arguments (see COMMAND --help)")
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        if args.command == "kg":
+            return _kg(args.rest)
+        if args.command == "generate":
+            return _generate(args.rest)
+        if not args.rest or args.rest[0] in ("-h", "--help"):
+            choices = sorted(sub for group, sub in DISPATCH if group == args.command)
+            print(f"usage: medsyn {args.command} {{{','.join(choices)}}} ...")
+            return 0 if args.rest else 2
+        key = (args.command, args.rest[0])
+        if key not in DISPATCH:
+            choices = sorted(sub for group, sub in DISPATCH if group == args.command)
+            parser.error(f"unknown {args.command} command {args.rest[0]!r}; choose from {choices}")
+        module, func = DISPATCH[key].split(":")
+        return int(getattr(import_module(module), func)(args.rest[1:]) or 0)
+    except (MedsynError, MissingExtraError) as err:
+        logger.error("%s", err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+import pytest
+
+from medsyn.backends import GenerationParams, get_backend
+from medsyn.backends.base import clean_generation
+from medsyn.errors import BackendError, ConfigError
+
+
+def test_clean_generation():
+    assert clean_generation(" Боль в спине.\n### Задание: x", ["###"]) == ("Боль в спине.", True)
+    assert clean_generation("текст", ["###"]) == ("текст", False)
+
+
+def test_params_are_validated():
+    with pytest.raises(ConfigError, match="top_p"):
+        GenerationParams(top_p=0)
+    with pytest.raises(ConfigError, match="unknown backend"):
+        get_backend("nope")
+
+
+def test_batched_left_padded_generation_matches_one_by_one(tiny_model_dir):
+    backend = get_backend("transformers", model=str(tiny_model_dir), dtype="float32", device="cpu")
+    with pytest.raises(BackendError, match="load"):
+        backend.generate(["x"], GenerationParams())
+    backend.load()
+    assert backend.tokenizer.padding_side == "left" and backend.chat is False
+    params = GenerationParams(max_new_tokens=12, temperature=0, repetition_penalty=1.0, stop=[])
+    prompts = ["Жалобы на боль", "Кашель и насморк в течение трёх дней, слабость"]
+    batched = backend.generate(prompts, params)
+    single = [backend.generate([p], params)[0] for p in prompts]
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert all(g.completion_tokens > 0 and g.prompt_tokens > 0 for g in batched)
+    assert batched[0].prompt_tokens < batched[1].prompt_tokens
+
+
+def test_sampling_is_seeded(tiny_model_dir):
+    backend = get_backend("transformers", model=str(tiny_model_dir), dtype="float32", device="cpu")
+    backend.load()
+    params = GenerationParams(max_new_tokens=10, temperature=1.0, stop=[])
+    a = backend.generate(["Жалобы"], params, seed=1)[0].text
+    assert a == backend.generate(["Жалобы"], params, seed=1)[0].text
+    assert any(backend.generate(["Жалобы"], params, seed=s)[0].text != a for s in range(2, 6))

@@ -1,0 +1,95 @@
+"""Shared fixtures: an isolated cache, the real graph built once, a tiny knowledge graph, a tiny random model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def medsyn_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Point the medsyn cache at a temporary folder so tests never touch (or depend on) the user's cache."""
+    home = tmp_path_factory.mktemp("medsyn-home")
+    old = os.environ.get("MEDSYN_HOME")
+    os.environ["MEDSYN_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("MEDSYN_HOME", None)
+    else:
+        os.environ["MEDSYN_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def real_notes() -> list[dict[str, str]]:
+    from medsyn.data import load_rumedtop3
+
+    return load_rumedtop3("train")
+
+
+@pytest.fixture(scope="session")
+def kg_path(tmp_path_factory: pytest.TempPathFactory):
+    """The full graph from the packaged data, built once per session (about 2 s)."""
+    from medsyn.kg import build_graph
+
+    path = tmp_path_factory.mktemp("kg") / "medsyn-kg.json"
+    build_graph().save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def kg(kg_path):
+    from medsyn.kg import MedicalKG
+
+    return MedicalKG.load(kg_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_kg(real_notes):
+    """A graph built from the notes of three categories only."""
+    from medsyn.kg import build_graph
+
+    notes = [n for n in real_notes if n["code"] in ("M54", "J06", "N92")]
+    return build_graph(notes=notes)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, real_notes) -> Path:
+    """A 2-layer Llama with random weights and a byte-level BPE tokenizer trained on the fly on real notes."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tok.train_from_iterator([n["text"] for n in real_notes[:400]], trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=fast.bos_token_id,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    return path

@@ -1,0 +1,36 @@
+import pytest
+
+from medsyn.cli import main
+
+
+def test_kg_show_m54(kg_path, capsys, tmp_path):
+    assert main(["kg", "show", "M54", "--graph", str(kg_path), "--top", "3", "--plot", str(tmp_path / "m54.png")]) == 0
+    out = capsys.readouterr().out
+    assert "M54  Дорсалгия" in out and "M50-M54" in out and "XIII" in out
+    assert "real example notes: 560" in out and "top symptoms (3 of" in out
+    assert (tmp_path / "m54.png").stat().st_size > 10_000
+
+
+def test_kg_show_unknown_code(kg_path, caplog):
+    assert main(["kg", "show", "J45.99", "--graph", str(kg_path)]) == 2
+    assert "closest: J45.9" in caplog.text
+
+
+def test_kg_stats_and_build(tmp_path, capsys):
+    path = tmp_path / "g.json"
+    assert main(["kg", "build", "--out", str(path)]) == 0
+    assert main(["kg", "stats", "--graph", str(path), "--plot", str(tmp_path / "s.png")]) == 0
+    out = capsys.readouterr().out
+    assert '"categories_with_examples": 105' in out and (tmp_path / "s.png").exists()
+
+
+def test_bad_config_is_reported(tmp_path, caplog):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("n: 3\nbogus: 1\n", encoding="utf-8")
+    assert main(["generate", "--config", str(recipe)]) == 2
+    assert "unknown config field(s) ['bogus']" in caplog.text
+
+
+def test_unknown_subcommand():
+    with pytest.raises(SystemExit):
+        main(["eval", "nope"])

@@ -1,0 +1,125 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from medsyn.backends import GenerationParams
+from medsyn.backends.transformers import TransformersBackend
+from medsyn.generate import GenerateConfig, resolve_template, run_generation
+from medsyn.writer import read_shards
+
+PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7)
+
+
+def _config(tmp_path, kg_path, tiny_model_dir, **kw) -> GenerateConfig:
+    base = dict(
+        n=10,
+        out=str(tmp_path / "out"),
+        seed=3,
+        graph=str(kg_path),
+        model=str(tiny_model_dir),
+        adapter="none",
+        dtype="float32",
+        device="cpu",
+        batch_size=4,
+        filter=False,
+    )
+    return GenerateConfig(**(base | kw))
+
+
+def test_generation_writes_a_dataset(tmp_path, kg_path, tiny_model_dir):
+    from datasets import load_dataset
+
+    config = _config(tmp_path, kg_path, tiny_model_dir)
+    summary = run_generation(config, PARAMS)
+    assert summary["tasks"] == 10 and summary["kept"] + summary["rejected"] == 10
+    ds = load_dataset(config.out, split="train")
+    row = ds[0]
+    assert row["model"] == str(tiny_model_dir) and row["template"] == "example_guided"
+    assert 2 <= len(row["symptoms"]) <= 5 and row["sex"] in ("M", "F") and row["seed"] == 3
+    assert row["example_id"] and "Запись врача:" in row["prompt"] and row["completion_tokens"] > 0
+    assert '"max_new_tokens": 8' in row["generation_params"]
+    assert (tmp_path / "out" / "medsyn_config.yaml").exists()
+    # the same command again generates nothing new
+    assert run_generation(config, PARAMS)["generated_now"] == 0
+
+
+def test_interrupted_run_resumes_without_duplicates(tmp_path, kg_path, tiny_model_dir, monkeypatch):
+    full = _config(tmp_path / "full", kg_path, tiny_model_dir)
+    run_generation(full, PARAMS)
+    expected = sorted(r["id"] for r in read_shards(tmp_path / "full" / "out" / "shards"))
+
+    calls = {"n": 0}
+    original = TransformersBackend.generate
+
+    def dies_on_third_batch(self, prompts, params, seed=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return original(self, prompts, params, seed)
+
+    config = _config(tmp_path / "cut", kg_path, tiny_model_dir)
+    monkeypatch.setattr(TransformersBackend, "generate", dies_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        run_generation(config, PARAMS)
+    assert len(read_shards(tmp_path / "cut" / "out" / "shards")) == 8  # two batches of 4 were on disk
+    monkeypatch.setattr(TransformersBackend, "generate", original)
+    summary = run_generation(config, PARAMS)
+    assert summary["generated_now"] == 2
+    ids = [r["id"] for r in read_shards(tmp_path / "cut" / "out" / "shards")]
+    assert sorted(ids) == expected and len(ids) == len(set(ids)) == 10
+
+
+def test_sigkill_then_resume(tmp_path, kg_path, tiny_model_dir):
+    out = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "medsyn.cli",
+        "generate",
+        "--n",
+        "24",
+        "--out",
+        str(out),
+        "--seed",
+        "5",
+        "--graph",
+        str(kg_path),
+        "--model",
+        str(tiny_model_dir),
+        "--adapter",
+        "none",
+        "--dtype",
+        "float32",
+        "--device",
+        "cpu",
+        "--batch_size",
+        "2",
+        "--max_new_tokens",
+        "24",
+        "--filter",
+        "false",
+    ]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "shards").exists() and len(read_shards(out / "shards")) >= 4:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(read_shards(out / "shards"))
+    assert 0 < done_before < 24
+    assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+    ids = [r["id"] for r in read_shards(out / "shards")]
+    assert len(ids) == len(set(ids)) == 24
+
+
+def test_template_resolution():
+    assert resolve_template("auto", None) == "example_guided"
+    assert resolve_template("auto", "/some/adapter") == "instruction"
+    assert resolve_template("example_guided", "/a") == "example_guided"

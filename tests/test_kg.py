@@ -1,0 +1,68 @@
+import json
+
+import pytest
+
+from medsyn.errors import GraphFormatError, UnknownCodeError
+from medsyn.kg import GRAPH_VERSION, MedicalKG, load_graph
+
+
+def test_m54_in_the_graph(kg):
+    assert kg.entry("M54")["name"] == "Дорсалгия"
+    assert [p["code"] for p in kg.parents("M54")] == ["M50-M54", "M40-M54", "XIII"]
+    assert len(kg.examples("M54")) == 560  # RuMedTop3 train has 560 M54 notes
+    top = kg.symptoms("M54", top=5)
+    assert len(top) == 5 and all(a.weight >= b.weight for a, b in zip(top, top[1:]))
+    assert any("позвоночник" in e.symptom or "поясниц" in e.symptom for e in top)
+
+
+def test_stats_cover_rumedtop3(kg):
+    stats = kg.stats()
+    assert stats["categories_with_examples"] == 105
+    assert stats["categories_with_symptoms"] >= 100
+    assert stats["median_symptoms_per_category"] >= 10
+    assert stats["example_notes"] == 4690
+
+
+def test_specificity_prefers_typical_symptoms(kg):
+    # «повышение ад» is typical of hypertensive heart disease (I11) and should outrank it in back pain (M54)
+    i11 = {e.symptom: e.weight for e in kg.symptoms("I11")}
+    m54 = {e.symptom: e.weight for e in kg.symptoms("M54")}
+    assert i11["повышение ад"] > m54.get("повышение ад", 0)
+
+
+def test_round_trip(kg, tmp_path):
+    path = kg.save(tmp_path / "g.json")
+    again = MedicalKG.load(path)
+    assert again.stats() == kg.stats()
+    assert again.symptoms("J06") == kg.symptoms("J06")
+    assert again.extractor().extract("Кашель и насморк") == kg.extractor().extract("Кашель и насморк")
+
+
+def test_unknown_code_error_lists_closest(kg):
+    with pytest.raises(UnknownCodeError, match="closest: J45.9"):
+        kg.entry("J45.99")
+
+
+def test_malformed_and_old_files(tmp_path, kg):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(GraphFormatError, match="not a valid graph file"):
+        MedicalKG.load(bad)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"nodes": []}), encoding="utf-8")
+    with pytest.raises(GraphFormatError, match="not a medsyn knowledge graph"):
+        MedicalKG.load(other)
+    old = tmp_path / "old.json"
+    payload = json.loads(kg.save(tmp_path / "g.json").read_text(encoding="utf-8"))
+    payload["version"] = GRAPH_VERSION + 1
+    old.write_text(json.dumps(payload), encoding="utf-8")
+    with pytest.raises(GraphFormatError, match="rebuild it"):
+        MedicalKG.load(old)
+
+
+def test_load_graph_builds_when_missing(tmp_path):
+    path = tmp_path / "sub" / "kg.json"
+    kg = load_graph(path)
+    assert path.exists() and kg.stats()["categories_with_examples"] == 105
+    with pytest.raises(GraphFormatError, match="no graph at"):
+        load_graph(tmp_path / "missing.json", build=False)

@@ -1,0 +1,86 @@
+import math
+import random
+from collections import Counter
+
+import pytest
+
+from medsyn.errors import MedsynError
+from medsyn.sampling import (
+    J3,
+    TaskSampler,
+    allocate,
+    category_weight,
+    sample_demographics,
+    weighted_sample_without_replacement,
+)
+
+
+def test_weight_formula_by_hand():
+    # J(x) = ln(1+x): J(10) = ln 11 = 2.397895, J(2.397895) = 1.223156, J(1.223156) = ln 2.223156 = 0.798928
+    assert J3(10) == pytest.approx(0.798928, abs=1e-6)
+    # J3(1) = ln(1 + ln(1 + ln 2)) = ln(1 + ln 1.693147) = ln(1.526589) = 0.423036
+    assert J3(1) == pytest.approx(0.423036, abs=1e-6)
+    assert category_weight(10, 1) == pytest.approx(0.798928 * 0.423036, abs=1e-6)
+    assert category_weight(0, 5) == 0.0
+
+
+def test_allocation_sums_to_n_and_is_proportional():
+    weights = {"A": 3.0, "B": 2.0, "C": 1.0, "D": 0.5}
+    for n in (0, 1, 7, 100, 1001):
+        counts = allocate(n, weights)
+        assert sum(counts.values()) == n
+        for k, w in weights.items():
+            assert abs(counts[k] - n * w / 6.5) < 1
+    assert allocate(10, {"A": 1.0, "B": 1.0, "C": 1.0}) == {"A": 4, "B": 3, "C": 3}
+    with pytest.raises(MedsynError):
+        allocate(5, {"A": 0.0})
+
+
+def test_category_frequencies_follow_weights(kg):
+    sampler = TaskSampler(kg, seed=3)
+    weights = sampler.weights()
+    tasks = sampler.sample(2000)
+    freq = Counter(t.category for t in tasks)
+    total = sum(weights.values())
+    for cat, w in weights.items():
+        assert abs(freq[cat] - 2000 * w / total) < 1
+
+
+def test_tasks_are_well_formed_and_reproducible(kg):
+    a = TaskSampler(kg, seed=7).sample(300)
+    b = TaskSampler(kg, seed=7).sample(300)
+    assert a == b
+    assert len({t.id for t in a}) == 300
+    assert a != TaskSampler(kg, seed=8).sample(300)
+    for t in a:
+        assert t.icd10_code.startswith(t.category)
+        assert 2 <= len(t.symptoms) <= 5 and len(set(t.symptoms)) == len(t.symptoms)
+        assert set(t.symptoms) <= {e.symptom for e in kg.symptoms(t.category)}
+        assert t.example_id in {e["id"] for e in kg.examples(t.category)}
+        assert t.sex in ("M", "F") and 18 <= t.age <= 89
+    assert sum(len(t.example_note) >= 80 for t in a) / len(a) > 0.9
+
+
+def test_a_larger_n_keeps_the_smaller_tasks(kg):
+    small = {t.id: t for t in TaskSampler(kg, seed=1).sample(50)}
+    large = {t.id: t for t in TaskSampler(kg, seed=1).sample(200)}
+    assert set(small) <= set(large)
+    assert all(small[i] == large[i] for i in small)
+
+
+def test_symptoms_drawn_by_weight():
+    rng = random.Random(0)
+    counts = Counter()
+    for _ in range(4000):
+        counts.update(weighted_sample_without_replacement(["a", "b", "c"], [8.0, 1.0, 1.0], 1, rng))
+    assert counts["a"] / 4000 == pytest.approx(0.8, abs=0.03)
+
+
+def test_sex_specific_codes_and_restriction(kg):
+    rng = random.Random(0)
+    assert {sample_demographics(rng, "N92.0")[0] for _ in range(50)} == {"F"}
+    tasks = TaskSampler(kg, seed=0, codes=["N92"]).sample(20)
+    assert {t.category for t in tasks} == {"N92"} and {t.sex for t in tasks} == {"F"}
+    with pytest.raises(MedsynError, match="no symptoms or real examples"):
+        TaskSampler(kg, codes=["A00"])
+    assert math.isclose(sum(TaskSampler(kg).allocate(37).values()), 37)
