@@ -34,7 +34,9 @@ def machine_summary() -> str:
 def write_section(name: str, markdown: str, path: Path = RESULTS) -> Path:
     """Replace (or append) the section called ``name`` in RESULTS.md with ``markdown``."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    body = f"<!-- begin:{name} -->\n{markdown.rstrip()}\n\n_Written {stamp} on {machine_summary()}._\n<!-- end:{name} -->"
+    body = (
+        f"<!-- begin:{name} -->\n{markdown.rstrip()}\n\n_Written {stamp} on {machine_summary()}._\n<!-- end:{name} -->"
+    )
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     pattern = re.compile(rf"<!-- begin:{re.escape(name)} -->.*?<!-- end:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: body, text) if pattern.search(text) else text.rstrip() + "\n\n" + body + "\n"

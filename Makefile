@@ -1,0 +1,42 @@
+# medsyn: `make demo` sets everything up and runs the main job; `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: setup demo test lint format bench clean
+
+setup: $(VENV)/.installed
+
+# torch==2.13.0 first: on the reference CPU machines it comes from local disk as a CPU build; asking for
+# any other version (or letting a dependency pull one in) would download a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[all]"
+	touch $@
+
+demo: setup
+	$(BIN)/medsyn kg build
+	$(BIN)/medsyn kg show M54 --plot outputs/kg-M54.png
+	$(BIN)/medsyn kg stats --plot outputs/kg-stats.png
+	$(BIN)/medsyn generate --config recipes/gemma-270m/generate.yaml
+	$(BIN)/python scripts/show_notes.py outputs/ru-notes --n 3
+
+test: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not gpu"
+
+lint: setup
+	$(BIN)/ruff check medsyn scripts tests benchmarks
+	$(BIN)/ruff format --check medsyn scripts tests benchmarks
+
+format: setup
+	$(BIN)/ruff check --fix medsyn scripts tests benchmarks
+	$(BIN)/ruff format medsyn scripts tests benchmarks
+
+bench: setup
+	$(BIN)/python benchmarks/generate_cpu.py
+
+clean:
+	rm -rf $(VENV) outputs runs .pytest_cache
