@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# A private datasets cache: load_dataset() of a test's folder must never see another run's cached copy.
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="medsyn-datasets-cache-")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -86,7 +89,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, real_notes) -> Path
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
-        max_position_embeddings=512,
+        max_position_embeddings=2048,
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
