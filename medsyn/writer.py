@@ -10,6 +10,7 @@ the job without duplicates or losses. :meth:`ShardWriter.finalize` writes ``data
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -127,7 +128,7 @@ class ShardWriter:
         rank = {tid: i for i, tid in enumerate(order or [])}
         records.sort(key=lambda r: (rank.get(r["id"], len(rank)), r["id"]))
         features = datasets.Features({k: _feature(v) for k, v in FEATURES.items()})
-        counts = {}
+        counts, files = {}, {}
         for split_dir, keep in (("data", True), ("rejected", False)):
             rows = [{k: r.get(k) for k in FEATURES} for r in records if bool(r.get("kept", True)) is keep]
             target = self.out_dir / split_dir
@@ -136,10 +137,14 @@ class ShardWriter:
             counts["kept" if keep else "rejected"] = len(rows)
             if rows:
                 target.mkdir(parents=True, exist_ok=True)
-                datasets.Dataset.from_list(rows, features=features).to_parquet(
-                    str(target / "train-00000-of-00001.parquet")
-                )
-        (self.out_dir / "README.md").write_text(_card_header(counts) + (card or ""), encoding="utf-8")
+                # The file name carries a fingerprint of its rows and the card names the file, not a glob: datasets
+                # caches a local folder by the card's data_files, and a resumed run would otherwise be served the
+                # old cached copy.
+                digest = hashlib.sha1("\n".join(r["id"] for r in rows).encode()).hexdigest()[:10]
+                name = f"train-{len(rows):06d}-{digest}.parquet"
+                datasets.Dataset.from_list(rows, features=features).to_parquet(str(target / name))
+                files[split_dir] = f"{split_dir}/{name}"
+        (self.out_dir / "README.md").write_text(_card_header(counts, files) + (card or ""), encoding="utf-8")
         return counts
 
 
@@ -155,18 +160,17 @@ def _feature(spec: Any) -> Any:
     return datasets.Value(spec)
 
 
-def _card_header(counts: dict[str, int]) -> str:
+def _card_header(counts: dict[str, int], files: dict[str, str]) -> str:
     """YAML front matter: Hub metadata and the configs that map folders to splits."""
     import yaml
 
     features = []
     for name, spec in FEATURES.items():
         features.append({"name": name, "list": spec[0]} if isinstance(spec, list) else {"name": name, "dtype": spec})
-    configs = [
-        {"config_name": "default", "default": True, "data_files": [{"split": "train", "path": "data/*.parquet"}]}
-    ]
-    if counts.get("rejected"):
-        configs.append({"config_name": "rejected", "data_files": [{"split": "train", "path": "rejected/*.parquet"}]})
+    default_files = [{"split": "train", "path": files.get("data", "data/*.parquet")}]
+    configs = [{"config_name": "default", "default": True, "data_files": default_files}]
+    if "rejected" in files:
+        configs.append({"config_name": "rejected", "data_files": [{"split": "train", "path": files["rejected"]}]})
     meta = {
         "language": ["ru"],
         "license": "apache-2.0",

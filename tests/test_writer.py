@@ -37,3 +37,17 @@ def test_finalize_writes_a_loadable_hub_folder(tmp_path):
     assert rejected["id"] == ["t2"]
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
     assert readme.startswith("---\n") and "config_name: rejected" in readme and readme.endswith("# card\n")
+
+
+def test_a_resumed_folder_is_not_served_from_a_stale_cache(tmp_path):
+    from datasets import load_dataset
+
+    with ShardWriter(tmp_path) as w:
+        w.write([_rec(i) for i in range(2)])
+    w.finalize()
+    assert len(load_dataset(str(tmp_path), split="train")) == 2
+    with ShardWriter(tmp_path) as w:
+        w.write([_rec(i) for i in range(5)])
+    w.finalize()
+    assert len(list((tmp_path / "data").glob("*.parquet"))) == 1
+    assert len(load_dataset(str(tmp_path), split="train")) == 5
