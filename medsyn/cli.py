@@ -103,6 +103,10 @@ def format_code(kg, code: str, top: int = 10) -> str:
         )
         for e in symptoms[:top]:
             lines.append(f"  {e.weight:6.3f}  {e.count:4d}  {e.symptom}")
+        related = kg.related(category)
+        if related:
+            names = ", ".join(f"{c} {kg.entry(c)['name']} ({w:.2f})" for c, w in related)
+            lines.append(f"related codes (similar symptoms): {names}")
         examples = kg.examples(category)
         lines.append(f"real example notes: {len(examples)}")
         if examples:

@@ -9,7 +9,9 @@ Edges carry a ``relation``:
   category frequency ``log(1 + N_categories / df)``. Sampling draws by ``weight``, so symptoms typical of a code
   win over ones that go with everything;
 * ``has_example``: category → real note, which gives ``N_exmp`` and the style examples;
-* ``treated_with`` and ``related_to``: reserved for drugs and related codes.
+* ``related_to``: category → the (up to 3) categories whose symptom profiles are most alike, with the cosine
+  similarity of their weight vectors as ``weight``;
+* ``treated_with``: reserved for drugs, for graphs that add them.
 
 The graph is one JSON file (``format: medsyn-kg``, ``version``) at :func:`medsyn.paths.default_graph_path` unless
 another path is given. :func:`load_graph` builds it first when it is missing.
@@ -133,6 +135,16 @@ class MedicalKG:
         ]
         edges.sort(key=lambda e: (-e.weight, e.symptom))
         return edges[:top] if top else edges
+
+    def related(self, code: str) -> list[tuple[str, float]]:
+        """Categories with the most similar symptom profiles: ``(code, cosine similarity)``, most similar first."""
+        node = f"icd:{self.category_of(code)}"
+        edges = [
+            (self.graph.nodes[v]["code"], d["weight"])
+            for _, v, d in self.graph.out_edges(node, data=True)
+            if d["relation"] == "related_to"
+        ]
+        return sorted(edges, key=lambda e: -e[1])
 
     def examples(self, code: str) -> list[dict[str, str]]:
         """The real notes linked to a code's category: ``{"id", "text"}``."""
@@ -294,6 +306,8 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
                 f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
             )
 
+    _link_related(graph, counts, n_notes, df, n_cat)
+
     meta = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sources": {
@@ -308,6 +322,27 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
     kg = MedicalKG(graph, meta)
     logger.info("built graph: %s", kg.stats())
     return kg
+
+
+def _link_related(
+    graph: Any, counts: dict[str, Counter[str]], n_notes: Counter[str], df: Counter[str], n_cat: int, top: int = 3
+) -> None:
+    """Link each category to the categories whose symptom profiles are most alike (cosine of weight vectors)."""
+    vectors = {
+        code: {s: (c / n_notes[code]) * math.log(1 + n_cat / df[s]) for s, c in per.items()}
+        for code, per in counts.items()
+    }
+    norms = {code: math.sqrt(sum(w * w for w in vec.values())) or 1.0 for code, vec in vectors.items()}
+    for code, vec in vectors.items():
+        sims = []
+        for other, ovec in vectors.items():
+            if other == code:
+                continue
+            dot = sum(w * ovec[s] for s, w in vec.items() if s in ovec)
+            sims.append((dot / (norms[code] * norms[other]), other))
+        for sim, other in sorted(sims, reverse=True)[:top]:
+            if sim >= 0.2:  # below this, two categories share little more than generic complaints
+                graph.add_edge(f"icd:{code}", f"icd:{other}", relation="related_to", weight=round(sim, 4))
 
 
 def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:

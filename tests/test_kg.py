@@ -66,3 +66,10 @@ def test_load_graph_builds_when_missing(tmp_path):
     assert path.exists() and kg.stats()["categories_with_examples"] == 105
     with pytest.raises(GraphFormatError, match="no graph at"):
         load_graph(tmp_path / "missing.json", build=False)
+
+
+def test_related_codes_share_symptoms(kg):
+    related = kg.related("M54")
+    assert 1 <= len(related) <= 3 and all(0.2 <= w <= 1 for _, w in related)
+    assert related[0][0][0] in "MG"  # back pain is closest to other musculoskeletal or nerve-root codes
+    assert {c for c, _ in kg.related("J06")}.isdisjoint({"M54", "N92"})
