@@ -1,0 +1,392 @@
+"""The LoRA training loop, run by ``scripts/finetune.py`` under ``accelerate launch`` and by the GPU benchmark.
+
+One loop serves a CPU and a cluster: Accelerate places the model and shards the batches (one process, DDP or FSDP,
+chosen by the ``recipes/accelerate/*.yaml`` config), and the loop only sees micro-batches.
+
+* Batches are packed padding-free (:class:`medsyn.finetune.collate.PackedCollator`): every token computed is a
+  real token.
+* The loss is taken on answer tokens only, and the LM head is applied only at those positions (``logits_to_keep``),
+  which matters for vocabularies of 262k (Gemma 3) where the head costs more than the rest of a small model.
+* The loss is normalised by the number of answer tokens in the whole optimizer step (all micro-batches, all
+  processes), so gradient accumulation and DDP give the same update as one big batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from medsyn.config import dump_config, save_config
+from medsyn.errors import require
+from medsyn.finetune.args import DataArguments, ModelArguments, TrainArguments
+
+__all__ = [
+    "TrainResult",
+    "load_model_for_training",
+    "loss_and_tokens",
+    "evaluate_loss",
+    "train",
+    "save_adapter",
+    "CARD_BASE_MODELS",
+]
+
+logger = logging.getLogger(__name__)
+
+CARD_BASE_MODELS = {"gemma-3-270m": "google/gemma-3-270m"}
+"""Hub ids written into cards and adapter configs for medsyn's model aliases (which resolve to a local folder)."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` gives back: the metrics written to ``metrics.json``, the trained PEFT model and tokenizer."""
+
+    metrics: dict[str, Any]
+    model: Any
+    tokenizer: Any
+
+
+def _train_dtype(model_args: ModelArguments, device_type: str) -> Any:
+    import torch
+
+    if model_args.dtype == "auto":
+        # fp32 master weights on CPU (autocast gives bf16 matmuls); bf16 weights on GPU, where LoRA's own weights
+        # stay fp32 (PEFT upcasts adapters) so the optimizer still updates in full precision.
+        return torch.bfloat16 if device_type == "cuda" else torch.float32
+    return getattr(torch, model_args.dtype)
+
+
+def load_model_for_training(model_args: ModelArguments, device_type: str = "cpu") -> tuple[Any, Any]:
+    """Load the base model and tokenizer and wrap the model with a fresh LoRA adapter.
+
+    Args:
+        model_args: the model and LoRA options.
+        device_type: ``"cpu"`` or ``"cuda"``, to pick the weights' dtype under ``dtype: auto``.
+
+    Returns:
+        ``(peft_model, tokenizer)``; only the LoRA weights require gradients.
+    """
+    peft = require("peft", "train", "LoRA fine-tuning")
+    import transformers
+
+    from medsyn.models import resolve_model
+
+    path = resolve_model(model_args.model_name_or_path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    kwargs: dict[str, Any] = {"dtype": _train_dtype(model_args, device_type)}
+    if model_args.attn_implementation:
+        kwargs["attn_implementation"] = model_args.attn_implementation
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    model.config.use_cache = False
+    config = peft.LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=list(model_args.lora_target_modules),
+        task_type="CAUSAL_LM",
+    )
+    model = peft.get_peft_model(model, config)
+    trainable, total = model.get_nb_trainable_parameters()
+    logger.info("LoRA: %d trainable of %d parameters (%.3f%%)", trainable, total, 100 * trainable / total)
+    return model, tokenizer
+
+
+def loss_and_tokens(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
+    """The summed next-token cross-entropy over answer tokens, and their number.
+
+    For a packed single row, the LM head runs only at the positions that have a target (``logits_to_keep``); for
+    padded batches it runs everywhere and the loss is masked.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from medsyn.finetune.collate import label_positions
+
+    labels = batch["labels"]
+    positions, targets = label_positions(labels)
+    inputs = {k: batch[k] for k in ("input_ids", "position_ids", "attention_mask") if k in batch}
+    if labels.shape[0] == 1:
+        logits = model(**inputs, use_cache=False, logits_to_keep=positions).logits[0]
+    else:
+        logits = model(**inputs, use_cache=False).logits[positions]
+    loss = F.cross_entropy(logits.float(), targets, reduction="sum")
+    return loss, int(targets.numel()) if isinstance(targets, torch.Tensor) else len(targets)
+
+
+def evaluate_loss(model: Any, examples: Sequence[dict], batch_size: int, accelerator: Any = None) -> float:
+    """Token-weighted mean answer loss over ``examples`` (packed batches; summed over processes under DDP)."""
+    import torch
+
+    from medsyn.finetune.collate import PackedCollator
+
+    collate = PackedCollator()
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    device = accelerator.device if accelerator else next(model.parameters()).device
+    autocast = accelerator.autocast() if accelerator else contextlib.nullcontext()
+    with torch.no_grad(), autocast:
+        for start in range(rank * batch_size, len(examples), batch_size * world):
+            batch = collate(examples[start : start + batch_size])
+            batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            loss, n = loss_and_tokens(model, batch)
+            total, count = total + float(loss), count + n
+    if accelerator is not None and world > 1:
+        sums = accelerator.reduce(torch.tensor([total, count], device=device, dtype=torch.float64), reduction="sum")
+        total, count = float(sums[0]), int(sums[1])
+    model.train(was_training)
+    return total / max(count, 1)
+
+
+def save_adapter(model: Any, tokenizer: Any, out: str | Path, base_model: str, accelerator: Any = None) -> Path:
+    """Save the LoRA adapter and the tokenizer to ``out``, recording ``base_model`` (a Hub id) in its config."""
+    out = Path(out)
+    unwrapped = accelerator.unwrap_model(model) if accelerator else model
+    state = accelerator.get_state_dict(model) if accelerator else None
+    if accelerator is None or accelerator.is_main_process:
+        unwrapped.save_pretrained(out, state_dict=state)
+        tokenizer.save_pretrained(out)
+        # The base path may be a local cache folder; the card and adapter name the model it stands for.
+        config_path = out / "adapter_config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        config["base_model_name_or_path"] = base_model
+        config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
+    return out
+
+
+def _batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
+    order = list(range(n))
+    rng.shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def train(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    train_args: TrainArguments,
+    command: str | None = None,
+    train_examples: Sequence[dict] | None = None,
+    eval_examples: Sequence[dict] | None = None,
+) -> TrainResult:
+    """Fine-tune a causal LM with LoRA and save the adapter, tokenizer, resolved recipe, metrics and model card.
+
+    Args:
+        model_args: the base model and LoRA options.
+        data_args: the instruction dataset and sequence length.
+        train_args: optimisation, logging, saving and publishing options.
+        command: the command line that reproduces the run, written into the card.
+        train_examples: tokenised examples to use instead of reading ``data_args.dataset`` (tests, benchmark).
+        eval_examples: tokenised eval examples to use instead of the eval split.
+
+    Returns:
+        A :class:`TrainResult`; its metrics hold steps, tokens, time, train loss and eval loss before and after.
+    """
+    torch = require("torch", "train", "Fine-tuning")
+    accelerate = require("accelerate", "train", "Fine-tuning")
+    import transformers
+
+    from medsyn.finetune.collate import PackedCollator, tokenize_rows
+    from medsyn.finetune.data import load_instruction_split
+
+    if train_args.num_threads:
+        torch.set_num_threads(train_args.num_threads)
+    cuda = torch.cuda.is_available()
+    mixed = train_args.mixed_precision
+    if mixed == "auto":
+        mixed = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
+    accelerator = accelerate.Accelerator(mixed_precision=mixed, cpu=not cuda)
+    accelerate.utils.set_seed(train_args.seed)
+    rng = random.Random(train_args.seed)
+    config = dump_config(model_args, data_args, train_args)
+    logger.info("seed %d; mixed precision %s; %d process(es)", train_args.seed, mixed, accelerator.num_processes)
+    logger.info("config %s", json.dumps(config, ensure_ascii=False))
+    out = Path(train_args.output_dir)
+
+    model, tokenizer = load_model_for_training(model_args, "cuda" if cuda else "cpu")
+    if train_args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if train_examples is None:
+        rows = load_instruction_split(data_args.dataset, data_args.train_split)[: data_args.max_train_samples]
+        train_examples = tokenize_rows(tokenizer, rows, data_args.max_seq_length)
+    if eval_examples is None and data_args.eval_split:
+        rows = load_instruction_split(data_args.dataset, data_args.eval_split)[: data_args.max_eval_samples]
+        eval_examples = tokenize_rows(tokenizer, rows, data_args.max_seq_length)
+    eval_examples = list(eval_examples or [])
+
+    world = accelerator.num_processes
+    micro = train_args.per_device_train_batch_size
+    per_step = micro * train_args.gradient_accumulation_steps * world
+    steps_per_epoch = max(1, len(train_examples) // per_step)
+    total_steps = (
+        train_args.max_steps if train_args.max_steps > 0 else math.ceil(steps_per_epoch * train_args.num_train_epochs)
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=train_args.learning_rate, weight_decay=train_args.weight_decay)
+    scheduler = transformers.get_scheduler(
+        train_args.lr_scheduler_type,
+        optimizer,
+        num_warmup_steps=int(train_args.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    logger.info(
+        "training on %d examples: %d steps of %d examples (%d per micro-batch x %d accumulation x %d processes)",
+        len(train_examples),
+        total_steps,
+        per_step,
+        micro,
+        train_args.gradient_accumulation_steps,
+        world,
+    )
+
+    metrics: dict[str, Any] = {
+        "command": command,
+        "train_examples": len(train_examples),
+        "eval_examples": len(eval_examples),
+    }
+    if eval_examples:
+        metrics["eval_loss_before"] = evaluate_loss(
+            model, eval_examples, train_args.per_device_eval_batch_size, accelerator
+        )
+        logger.info("eval loss before training: %.4f", metrics["eval_loss_before"])
+
+    collate = PackedCollator()
+    history: list[dict[str, Any]] = []
+    log_path = out / "log.jsonl"
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        log_path.write_text("", encoding="utf-8")
+    base_model = CARD_BASE_MODELS.get(model_args.model_name_or_path, model_args.model_name_or_path)
+    model.train()
+    start = time.perf_counter()
+    tokens_seen = answer_seen = 0
+    window_loss = window_tokens = 0.0
+    queue: list[list[int]] = []
+    step = 0
+    stopped_early = False
+    progress = _progress(total_steps, accelerator.is_main_process)
+    while step < total_steps:
+        if len(queue) < train_args.gradient_accumulation_steps * world:
+            queue += _batches(len(train_examples), micro, rng)
+        group = queue[: train_args.gradient_accumulation_steps * world]
+        del queue[: len(group)]
+        mine = group[accelerator.process_index :: world]
+        batches = [collate([train_examples[i] for i in idx]) for idx in mine]
+        local = torch.tensor(sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches), device=accelerator.device)
+        step_tokens = int(accelerator.reduce(local, reduction="sum")) if world > 1 else int(local)
+        step_loss = 0.0
+        for i, batch in enumerate(batches):
+            batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
+            sync = i == len(batches) - 1
+            with contextlib.nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
+                loss_sum, _ = loss_and_tokens(model, batch)
+                # DDP averages gradients over processes; multiplying by world turns that into a sum over all
+                # answer tokens of the step, divided once by their total.
+                accelerator.backward(loss_sum * world / max(step_tokens, 1))
+            step_loss += float(loss_sum.detach())
+            tokens_seen += int(batch["input_ids"].numel())
+        answer_seen += step_tokens
+        if train_args.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(params, train_args.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        window_loss += step_loss
+        window_tokens += float(local)
+        progress.update(1)
+        elapsed = time.perf_counter() - start
+        if step % train_args.logging_steps == 0 or step == total_steps:
+            record = {
+                "step": step,
+                "loss": window_loss / max(window_tokens, 1),
+                "lr": scheduler.get_last_lr()[0],
+                "tokens": tokens_seen * world,
+                "tokens_per_s": tokens_seen * world / elapsed,
+                "elapsed_s": round(elapsed, 1),
+            }
+            window_loss = window_tokens = 0.0
+            if train_args.eval_steps and step % train_args.eval_steps == 0 and eval_examples:
+                record["eval_loss"] = evaluate_loss(
+                    model, eval_examples, train_args.per_device_eval_batch_size, accelerator
+                )
+            history.append(record)
+            logger.info("step %d/%d %s", step, total_steps, json.dumps(record))
+            if accelerator.is_main_process:
+                with log_path.open("a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record) + "\n")
+        if train_args.save_steps and step % train_args.save_steps == 0 and step < total_steps:
+            save_adapter(model, tokenizer, out / "checkpoints" / f"step-{step:06d}", base_model, accelerator)
+        if train_args.time_limit_minutes and elapsed > 60 * train_args.time_limit_minutes:
+            logger.warning("time limit of %.1f min reached at step %d; stopping", train_args.time_limit_minutes, step)
+            stopped_early = True
+            break
+    progress.close()
+    train_seconds = time.perf_counter() - start
+    metrics.update(
+        steps=step,
+        planned_steps=total_steps,
+        stopped_early=stopped_early,
+        examples_per_step=per_step,
+        train_seconds=round(train_seconds, 1),
+        train_tokens=tokens_seen * world,
+        train_answer_tokens=answer_seen,
+        tokens_per_second=round(tokens_seen * world / max(train_seconds, 1e-9), 1),
+        train_loss_first=history[0]["loss"] if history else None,
+        train_loss_last=history[-1]["loss"] if history else None,
+    )
+    if eval_examples:
+        metrics["eval_loss_after"] = evaluate_loss(
+            model, eval_examples, train_args.per_device_eval_batch_size, accelerator
+        )
+        logger.info("eval loss after training: %.4f", metrics["eval_loss_after"])
+    save_adapter(model, tokenizer, out, base_model, accelerator)
+    if accelerator.is_main_process:
+        _write_run_files(out, model_args, data_args, train_args, metrics, history, command, base_model)
+    accelerator.wait_for_everyone()
+    if train_args.push_to_hub and accelerator.is_main_process:
+        from medsyn.hub import push_adapter
+
+        metrics["hub_url"] = push_adapter(out, train_args.push_to_hub, private=train_args.hub_private)
+    return TrainResult(metrics, accelerator.unwrap_model(model), tokenizer)
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="finetune", unit="step", disable=not enabled, file=sys.stderr)
+
+
+def _write_run_files(
+    out: Path,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    train_args: TrainArguments,
+    metrics: dict[str, Any],
+    history: list[dict[str, Any]],
+    command: str | None,
+    base_model: str,
+) -> None:
+    from medsyn.finetune.card import write_model_card
+
+    save_config(out / "finetune.yaml", model_args, data_args, train_args)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_model_card(
+        out,
+        base_model=base_model,
+        config=dump_config(model_args, data_args, train_args),
+        metrics=metrics,
+        command=command,
+        dataset=data_args.dataset,
+    )
