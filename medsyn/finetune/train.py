@@ -35,6 +35,8 @@ __all__ = [
     "loss_and_tokens",
     "evaluate_loss",
     "train",
+    "train_step",
+    "add_lora",
     "save_adapter",
     "CARD_BASE_MODELS",
 ]
@@ -74,7 +76,6 @@ def load_model_for_training(model_args: ModelArguments, device_type: str = "cpu"
     Returns:
         ``(peft_model, tokenizer)``; only the LoRA weights require gradients.
     """
-    peft = require("peft", "train", "LoRA fine-tuning")
     import transformers
 
     from medsyn.models import resolve_model
@@ -87,6 +88,13 @@ def load_model_for_training(model_args: ModelArguments, device_type: str = "cpu"
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
     model = transformers.AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    return add_lora(model, model_args), tokenizer
+
+
+def add_lora(model: Any, model_args: ModelArguments) -> Any:
+    """Wrap a causal LM with a fresh LoRA adapter as ``model_args`` describes; only its weights train."""
+    peft = require("peft", "train", "LoRA fine-tuning")
+
     model.config.use_cache = False
     config = peft.LoraConfig(
         r=model_args.lora_r,
@@ -98,7 +106,7 @@ def load_model_for_training(model_args: ModelArguments, device_type: str = "cpu"
     model = peft.get_peft_model(model, config)
     trainable, total = model.get_nb_trainable_parameters()
     logger.info("LoRA: %d trainable of %d parameters (%.3f%%)", trainable, total, 100 * trainable / total)
-    return model, tokenizer
+    return model
 
 
 def loss_and_tokens(model: Any, batch: dict[str, Any]) -> tuple[Any, int]:
@@ -163,6 +171,58 @@ def save_adapter(model: Any, tokenizer: Any, out: str | Path, base_model: str, a
         config["base_model_name_or_path"] = base_model
         config_path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
     return out
+
+
+def train_step(
+    model: Any,
+    batches: Sequence[dict[str, Any]],
+    optimizer: Any,
+    scheduler: Any,
+    accelerator: Any,
+    params: Sequence[Any],
+    max_grad_norm: float = 1.0,
+) -> tuple[float, int, int, int]:
+    """One optimizer step over this process's micro-batches (gradient accumulation), as ``train`` runs it.
+
+    The loss is normalised by the answer tokens of the whole step, over all micro-batches and processes.
+
+    Args:
+        model: the prepared PEFT model.
+        batches: this process's collated micro-batches (on CPU or the device).
+        optimizer: the prepared optimizer.
+        scheduler: the prepared LR scheduler, or ``None``.
+        accelerator: the ``accelerate.Accelerator``.
+        params: the trainable parameters (for gradient clipping).
+        max_grad_norm: clipping norm; 0 disables clipping.
+
+    Returns:
+        ``(summed loss, local answer tokens, global answer tokens, local tokens computed)``.
+    """
+    import torch
+
+    world = accelerator.num_processes
+    local = sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches)
+    step_tokens = local
+    if world > 1:
+        step_tokens = int(accelerator.reduce(torch.tensor(local, device=accelerator.device), reduction="sum"))
+    step_loss, n_tokens = 0.0, 0
+    for i, batch in enumerate(batches):
+        batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
+        sync = i == len(batches) - 1
+        with contextlib.nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
+            loss_sum, _ = loss_and_tokens(model, batch)
+            # DDP averages gradients over processes; multiplying by world turns that into a sum over all answer
+            # tokens of the step, divided once by their total.
+            accelerator.backward(loss_sum * world / max(step_tokens, 1))
+        step_loss += float(loss_sum.detach())
+        n_tokens += int(batch["input_ids"].numel())
+    if max_grad_norm > 0:
+        accelerator.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return step_loss, local, step_tokens, n_tokens
 
 
 def _batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -283,28 +343,14 @@ def train(
         del queue[: len(group)]
         mine = group[accelerator.process_index :: world]
         batches = [collate([train_examples[i] for i in idx]) for idx in mine]
-        local = torch.tensor(sum(int((b["labels"][:, 1:] != -100).sum()) for b in batches), device=accelerator.device)
-        step_tokens = int(accelerator.reduce(local, reduction="sum")) if world > 1 else int(local)
-        step_loss = 0.0
-        for i, batch in enumerate(batches):
-            batch = {k: v.to(accelerator.device) if hasattr(v, "to") else v for k, v in batch.items()}
-            sync = i == len(batches) - 1
-            with contextlib.nullcontext() if sync else accelerator.no_sync(model), accelerator.autocast():
-                loss_sum, _ = loss_and_tokens(model, batch)
-                # DDP averages gradients over processes; multiplying by world turns that into a sum over all
-                # answer tokens of the step, divided once by their total.
-                accelerator.backward(loss_sum * world / max(step_tokens, 1))
-            step_loss += float(loss_sum.detach())
-            tokens_seen += int(batch["input_ids"].numel())
+        step_loss, local, step_tokens, n_tokens = train_step(
+            model, batches, optimizer, scheduler, accelerator, params, train_args.max_grad_norm
+        )
+        tokens_seen += n_tokens
         answer_seen += step_tokens
-        if train_args.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(params, train_args.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
         step += 1
         window_loss += step_loss
-        window_tokens += float(local)
+        window_tokens += local
         progress.update(1)
         elapsed = time.perf_counter() - start
         if step % train_args.logging_steps == 0 or step == total_steps:
