@@ -16,9 +16,13 @@ __all__ = ["render_model_card", "write_model_card", "card_metadata"]
 logger = logging.getLogger(__name__)
 
 
-def card_metadata(base_model: str, dataset: str | None = None) -> dict[str, Any]:
-    """The card's YAML header: what the Hub needs to list the adapter under its base model."""
-    meta: dict[str, Any] = {
+def card_metadata(base_model: str) -> dict[str, Any]:
+    """The card's YAML header: what the Hub needs to list the adapter under its base model.
+
+    The training data is a local folder built by ``medsyn data instructions``, so it is described in the card's
+    text rather than in a ``datasets`` field (which the Hub reads as dataset ids).
+    """
+    return {
         "base_model": base_model,
         "library_name": "peft",
         "pipeline_tag": "text-generation",
@@ -26,9 +30,6 @@ def card_metadata(base_model: str, dataset: str | None = None) -> dict[str, Any]
         "license": "apache-2.0",
         "tags": ["lora", "peft", "medical", "clinical-notes", "synthetic-data", "medsyn"],
     }
-    if dataset and "/" in dataset and not Path(dataset).exists():
-        meta["datasets"] = [dataset]  # a Hub dataset id; local folders are described in the text instead
-    return meta
 
 
 def _template() -> Any:
@@ -60,7 +61,7 @@ def render_model_card(
     """
     import yaml
 
-    header = yaml.safe_dump(card_metadata(base_model, dataset), allow_unicode=True, sort_keys=False)
+    header = yaml.safe_dump(card_metadata(base_model), allow_unicode=True, sort_keys=False)
     return _template().render(
         header=header.strip(),
         base_model=base_model,

@@ -46,6 +46,11 @@ class EvalArgs:
     out: str | None = field(default=None, metadata={"help": "where to write eval.json (default: <adapter>/eval.json)"})
     samples: int = field(default=3, metadata={"help": "before/after note pairs quoted in eval.json and the card"})
     update_card: bool = field(default=True, metadata={"help": "re-render <adapter>/README.md with the results"})
+    only_before: bool = field(default=False, metadata={"help": "generate with the base model only (and stop)"})
+    reuse_before: str | None = field(
+        default=None,
+        metadata={"help": "an eval.json whose base-model notes are reused (same tasks and settings required)"},
+    )
 
     def __post_init__(self) -> None:
         if self.tasks < 1 or self.batch_size < 1:
@@ -157,8 +162,14 @@ def compare(args: EvalArgs) -> dict[str, Any]:
     """
     tasks = build_dev_tasks(args.tasks, args.seed, max_symptoms=args.max_symptoms)
     logger.info("%d dev tasks, e.g. %s", len(tasks), task_prompt(tasks[0]))
-    before_notes, before_s = generate_for_tasks(args.model, None, tasks, args)
-    after_notes, after_s = generate_for_tasks(args.model, args.adapter, tasks, args)
+    if args.reuse_before:
+        before_notes, before_s = _reuse_before(args, tasks)
+    else:
+        before_notes, before_s = generate_for_tasks(args.model, None, tasks, args)
+    if args.only_before:
+        after_notes, after_s = [""] * len(tasks), 0.0
+    else:
+        after_notes, after_s = generate_for_tasks(args.model, args.adapter, tasks, args)
     before, after = prompt_following(tasks, before_notes), prompt_following(tasks, after_notes)
     before["generation_seconds"], after["generation_seconds"] = round(before_s, 1), round(after_s, 1)
     logger.info("symptom coverage: base %.3f, with adapter %.3f", before["coverage"], after["coverage"])
@@ -182,6 +193,17 @@ def compare(args: EvalArgs) -> dict[str, Any]:
             for t, b, a in zip(tasks, before_notes, after_notes)
         ],
     }
+
+
+def _reuse_before(args: EvalArgs, tasks: Sequence[dict[str, Any]]) -> tuple[list[str], float]:
+    """Base-model notes from an earlier run, after checking that its tasks and sampling settings are these."""
+    previous = json.loads(Path(args.reuse_before).read_text(encoding="utf-8"))
+    keys = ("model", "tasks", "max_symptoms", "seed", "max_new_tokens", "temperature", "top_p", "repetition_penalty")
+    differs = [k for k in keys if previous["config"].get(k) != getattr(args, k)]
+    ids = [n["id"] for n in previous["notes"]]
+    if differs or ids != [t["id"] for t in tasks]:
+        raise ConfigError(f"{args.reuse_before} was made with other tasks or settings ({differs or 'task ids'})")
+    return [n["before"] for n in previous["notes"]], previous["before"].get("generation_seconds", 0.0)
 
 
 def update_card_with_evaluation(adapter: str | Path, evaluation: dict[str, Any]) -> Path:
@@ -215,6 +237,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     logger.info("wrote %s", out)
-    if args.update_card and (Path(args.adapter) / "metrics.json").exists():
+    if args.update_card and not args.only_before and (Path(args.adapter) / "metrics.json").exists():
         update_card_with_evaluation(args.adapter, result)
     return 0
