@@ -1,0 +1,186 @@
+"""``medsyn eval classify`` and ``medsyn eval quality``: argument dataclasses and the two entry points.
+
+    medsyn eval classify                                    # the linear baseline, train → dev
+    medsyn eval classify --config recipes/eval/upsampling-gpt4.yaml
+    medsyn eval quality outputs/ru-notes [--real rumedtop3:train]
+
+Each writes a run folder (``runs/eval/<name>-<timestamp>/`` by default) with ``metrics.json``, ``report.md``,
+``config.yaml`` and PNG plots, and prints the main table.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medsyn.config import dump_config, parse_args, save_config
+from medsyn.errors import ConfigError, MedsynError
+
+__all__ = ["ClassifyArgs", "QualityArgs", "classify_main", "quality_main", "load_source"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_source(source: str) -> list[dict]:
+    """Notes from ``rumedtop3:train`` / ``rumedtop3:dev`` (the packaged splits), a RuMedTop3 JSONL or a dataset folder."""
+    from medsyn.data import load_notes, load_rumedtop3
+
+    if source.startswith("rumedtop3:"):
+        return load_rumedtop3(source.split(":", 1)[1])
+    if not Path(source).exists():
+        raise ConfigError(f"notes source {source!r} does not exist; give rumedtop3:train|dev, a .jsonl or a folder")
+    return load_notes(source)
+
+
+@dataclass
+class ClassifyArgs:
+    """Options of ``medsyn eval classify``."""
+
+    # Data
+    train: str = field(default="rumedtop3:train", metadata={"help": "real training notes: rumedtop3:SPLIT or a path"})
+    eval: str = field(default="rumedtop3:dev", metadata={"help": "notes to score: rumedtop3:SPLIT or a path"})
+    synthetic: str | None = field(
+        default=None, metadata={"help": "synthetic notes: a `medsyn generate` folder or a RuMedTop3-format JSONL"}
+    )
+    # Experiment
+    settings: list[str] = field(
+        default_factory=lambda: ["1:0"],
+        metadata={"help": "training sets as REAL:SYN fractions ('0.5:1') or REAL:fill=N; 'paper' = the MedSyn grid"},
+    )
+    fill_rare_to: int | None = field(
+        default=None, metadata={"help": "also run 'fill rare codes': synthetic notes for codes below N real, up to N"}
+    )
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "seeds (subsampling and model)"})
+    hard_quantile: float = field(default=0.25, metadata={"help": "share of codes counted as hard (both definitions)"})
+    # Model
+    model: str = field(default="linear", metadata={"help": "'linear' (tf-idf baseline) or an HF encoder id/path"})
+    C: float = field(default=10.0, metadata={"help": "linear: inverse regularisation (RuMedBench: 10)"})
+    max_iter: int = field(default=40, metadata={"help": "linear: L-BFGS iterations"})
+    epochs: int = field(default=5, metadata={"help": "transformer: training epochs"})
+    batch_size: int = field(default=16, metadata={"help": "transformer: batch size"})
+    learning_rate: float = field(default=3e-5, metadata={"help": "transformer: learning rate"})
+    max_length: int = field(default=256, metadata={"help": "transformer: tokens per note at most"})
+    # Output
+    out_dir: str = field(default="runs/eval", metadata={"help": "parent folder of the run folder"})
+    name: str = field(default="classify", metadata={"help": "run name (the folder is NAME-TIMESTAMP)"})
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ConfigError("seeds is empty; give at least one, e.g. --seeds 0 1 2")
+        if not 0 < self.hard_quantile < 1:
+            raise ConfigError(f"hard_quantile must be in (0, 1), got {self.hard_quantile}")
+
+    def resolved_settings(self):
+        from medsyn.eval.upsample import PAPER_GRID, Setting, parse_setting
+
+        out: list[Setting] = []
+        for s in self.settings:
+            out += [Setting(r, f) for r, f in PAPER_GRID] if s == "paper" else [parse_setting(s)]
+        if self.fill_rare_to:
+            out.append(Setting(1.0, 0.0, self.fill_rare_to))
+        return list(dict.fromkeys(out))
+
+
+def classify_main(argv: list[str] | None = None) -> int:
+    """Train and score code classifiers per setting and seed; write the run folder and print the main table."""
+    (args,) = parse_args([ClassifyArgs], argv, description="ICD-10 code prediction with and without synthetic notes")
+    from medsyn.eval import report
+    from medsyn.eval.classify import make_classifier, run_experiment, summarise
+
+    logger.info("config: %s", dump_config(args))
+    settings = args.resolved_settings()
+    train, dev = load_source(args.train), load_source(args.eval)
+    synthetic = load_source(args.synthetic) if args.synthetic else []
+    if any(s.uses_synthetic for s in settings) and not synthetic:
+        raise ConfigError(f"settings {[s.name for s in settings if s.uses_synthetic]} need --synthetic PATH")
+
+    def new_classifier(seed: int):
+        return make_classifier(
+            args.model,
+            linear_options={"C": args.C, "max_iter": args.max_iter, "seed": seed},
+            transformer_options={
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate,
+                "max_length": args.max_length,
+                "seed": seed,
+            },
+        )
+
+    start = time.perf_counter()
+    results = run_experiment(
+        train, dev, settings, args.seeds, new_classifier, synthetic, deterministic=args.model == "linear"
+    )
+    summary = summarise(results, train, dev, quantile=args.hard_quantile)
+    summary["seconds_total"] = time.perf_counter() - start
+
+    run_dir = report.make_run_dir(args.out_dir, args.name)
+    save_config(run_dir / "config.yaml", args)
+    report.write_json(run_dir / "metrics.json", summary)
+    plots = []
+    if len(settings) > 1:
+        plots.append(report.plot_upsampling(summary, run_dir / "upsampling.png").name)
+    gain = report.plot_code_gain(summary, run_dir / "per_code_gain.png")
+    if gain:
+        plots.append(gain.name)
+    (run_dir / "report.md").write_text(report.classify_markdown(summary, dump_config(args), plots), encoding="utf-8")
+    sys.stdout.write(report.classify_table(summary, "overall") + "\n\nrun folder: " + str(run_dir) + "\n")
+    logger.info("run folder %s (%.1fs)", run_dir, summary["seconds_total"])
+    return 0
+
+
+@dataclass
+class QualityArgs:
+    """Options of ``medsyn eval quality``."""
+
+    source: str = field(default="", metadata={"help": "synthetic notes: a `medsyn generate` folder or a JSONL"})
+    real: str = field(default="rumedtop3:train", metadata={"help": "real notes to compare with and to index"})
+    ngram: int = field(default=3, metadata={"help": "word n-gram size of the copy index"})
+    max_copy_score: float = field(
+        default=0.7, metadata={"help": "near-copy when this share of a note's n-grams is in one real note"}
+    )
+    max_lcs_words: int = field(default=15, metadata={"help": "near-copy when this many words in a row match a real note"})
+    min_symptom_coverage: float = field(default=0.5, metadata={"help": "filter: least share of requested symptoms"})
+    self_bleu_sample: int = field(default=1000, metadata={"help": "notes scored for self-BLEU (0: all)"})
+    seed: int = field(default=0, metadata={"help": "seed for the self-BLEU sample"})
+    out_dir: str = field(default="runs/eval", metadata={"help": "parent folder of the run folder"})
+    name: str = field(default="quality", metadata={"help": "run name (the folder is NAME-TIMESTAMP)"})
+
+
+def quality_main(argv: list[str] | None = None) -> int:
+    """Score synthetic notes for prompt following, realism, diversity and copying; write the run folder."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):  # the positional DIR of `medsyn eval quality DIR`
+        argv = ["--source", argv[0], *argv[1:]]
+    (args,) = parse_args([QualityArgs], argv, description="Quality and privacy of synthetic notes")
+    if not args.source:
+        raise ConfigError("give the synthetic notes: medsyn eval quality DIR_OR_JSONL")
+    from medsyn.eval import report
+    from medsyn.eval.quality import evaluate_quality, load_synthetic
+
+    logger.info("config: %s", dump_config(args))
+    real = load_source(args.real)
+    synthetic = load_synthetic(args.source, real_notes=real)
+    if not synthetic:
+        raise MedsynError(f"{args.source} holds no notes")
+    result, per_note = evaluate_quality(
+        synthetic,
+        real,
+        ngram=args.ngram,
+        max_copy_score=args.max_copy_score,
+        max_lcs_words=args.max_lcs_words,
+        self_bleu_sample=args.self_bleu_sample,
+        seed=args.seed,
+    )
+    run_dir = report.make_run_dir(args.out_dir, args.name)
+    save_config(run_dir / "config.yaml", args)
+    report.write_json(run_dir / "metrics.json", result)
+    report.write_json(run_dir / "per_note.json", per_note)
+    plot = report.plot_quality(per_note, [len(n["text"]) for n in real], run_dir / "quality.png")
+    md = report.quality_markdown(result, dump_config(args), [plot.name])
+    (run_dir / "report.md").write_text(md, encoding="utf-8")
+    sys.stdout.write(md.split("## Plots")[0] + "run folder: " + str(run_dir) + "\n")
+    return 0

@@ -1,0 +1,257 @@
+"""Run folders for evaluations: metrics JSON, a markdown report, PNG plots and the resolved config.
+
+A run folder is ``<out_dir>/<name>-<YYYYmmdd-HHMMSS>/`` and holds ``metrics.json``, ``report.md``, ``config.yaml``
+and the plots. Plots use matplotlib's Agg backend, so they work without a display.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "make_run_dir",
+    "write_json",
+    "classify_table",
+    "classify_markdown",
+    "plot_upsampling",
+    "plot_code_gain",
+    "quality_markdown",
+    "plot_quality",
+]
+
+logger = logging.getLogger(__name__)
+
+SUBSET_TITLES = {
+    "overall": "all codes",
+    "rare_quartile": "rarest quartile of codes (train)",
+    "low_recall": "lowest baseline recall quartile (dev)",
+}
+
+
+def make_run_dir(out_dir: str | Path, name: str) -> Path:
+    """Create ``out_dir/name-timestamp/`` and return it."""
+    path = Path(out_dir) / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    path.mkdir(parents=True, exist_ok=False)
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented UTF-8 JSON."""
+    path = Path(path)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
+def _pm(stat: dict[str, float], n_runs: int) -> str:
+    return f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}" if n_runs > 1 else f"{100 * stat['mean']:.2f}"
+
+
+def classify_table(summary: dict, subset: str = "overall") -> str:
+    """A markdown table of acc@1 / hit@3 / macro-F1 (percent, mean ± std over seeds) per setting for one subset."""
+    lines = [
+        "| setting | real | synthetic | acc@1 | hit@3 | macro-F1 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in summary["settings"]:
+        k = len(s["runs"])
+        m = s["summary"][subset]
+        lines.append(
+            f"| {s['name']} | {s['n_real']:.0f} | {s['n_synthetic']:.0f} | {_pm(m['acc@1'], k)} "
+            f"| {_pm(m['hit@3'], k)} | {_pm(m['macro_f1'], k)} |"
+        )
+    return "\n".join(lines)
+
+
+def classify_markdown(summary: dict, config: dict, plots: list[str]) -> str:
+    """The markdown report of a ``medsyn eval classify`` run."""
+    seeds = sorted({r["seed"] for s in summary["settings"] for r in s["runs"]})
+    hard = summary["hard_codes"]
+    parts = [
+        "# ICD-10 code prediction (RuMedTop3)",
+        "",
+        f"Model: `{config.get('model')}`; train `{config.get('train')}`, scored on `{config.get('eval')}`; "
+        f"synthetic notes: `{config.get('synthetic')}`; seeds {seeds}. Values are percent, mean ± std over seeds.",
+        "",
+    ]
+    for subset in ("overall", "rare_quartile", "low_recall"):
+        extra = "" if subset == "overall" else f" ({len(hard[subset])} codes)"
+        parts += [f"## {SUBSET_TITLES[subset]}{extra}", "", classify_table(summary, subset), ""]
+    parts += [
+        "## Hard codes",
+        "",
+        f"- rarest quartile in train: {', '.join(hard['rare_quartile'])}",
+        f"- lowest recall of `{summary['baseline']}` on dev: {', '.join(hard['low_recall'])}",
+        "",
+        "## Plots",
+        "",
+    ]
+    parts += [f"![{p}]({p})" for p in plots]
+    return "\n".join(parts) + "\n"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_upsampling(summary: dict, path: str | Path) -> Path:
+    """Bars of acc@1 / hit@3 / macro-F1 per setting with std error bars, one panel per code subset."""
+    plt = _plt()
+    settings = summary["settings"]
+    metrics = ("acc@1", "hit@3", "macro_f1")
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), sharey=False)
+    x = np.arange(len(settings))
+    width = 0.27
+    for ax, subset in zip(axes, ("overall", "rare_quartile", "low_recall")):
+        for j, metric in enumerate(metrics):
+            means = [100 * s["summary"][subset][metric]["mean"] for s in settings]
+            stds = [100 * s["summary"][subset][metric]["std"] for s in settings]
+            ax.bar(x + (j - 1) * width, means, width, yerr=stds, capsize=2, label=metric)
+        ax.set_xticks(x)
+        ax.set_xticklabels([s["name"].replace(" + ", "\n+ ") for s in settings], rotation=60, fontsize=7)
+        ax.set_title(SUBSET_TITLES[subset], fontsize=10)
+        ax.set_ylabel("percent (mean ± std over seeds)")
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("RuMedTop3 dev by training-set setting")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_code_gain(summary: dict, path: str | Path) -> Path | None:
+    """Per-code recall gain over the all-real baseline against the code's number of real training notes."""
+    per_code = summary["per_code"]
+    names = sorted({k for v in per_code.values() for k in v} - {"train_count", "baseline_recall"})
+    if not names:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for name in names:
+        codes = [c for c in per_code if name in per_code[c]]
+        xs = [per_code[c]["train_count"] for c in codes]
+        ys = [100 * (per_code[c][name] - per_code[c]["baseline_recall"]) for c in codes]
+        ax.scatter(xs, ys, s=14, alpha=0.6, label=f"{name} (mean {np.mean(ys):+.1f})")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("real training notes of the code (log scale)")
+    ax.set_ylabel(f"dev recall gain over '{summary['baseline']}' (points)")
+    ax.set_title("Per-code gain from synthetic notes")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def quality_markdown(report: dict, config: dict, plots: list[str]) -> str:
+    """The markdown report of a ``medsyn eval quality`` run."""
+    pf, real, syn, cp = report["prompt_following"], report["realism"]["real"], report["realism"]["synthetic"], report[
+        "copying"
+    ]
+    lines = [
+        "# Note quality and privacy",
+        "",
+        f"Synthetic notes: `{config.get('source')}` ({report['n_notes']}); real reference: "
+        f"`{config.get('real')}` ({report['n_real']}). Computed in {report['seconds']:.1f} s.",
+        "",
+        "## Prompt following",
+        "",
+    ]
+    if pf.get("available"):
+        lines += [
+            f"Mean share of requested symptoms found in the note (lemma match): **{pf['mean_coverage']:.3f}** "
+            f"(median {pf['median_coverage']:.3f}; {pf['share_full']:.1%} of notes mention all of them).",
+        ]
+    else:
+        lines += [f"Not available: {pf['reason']}."]
+    lines += [
+        "",
+        "## Realism and diversity",
+        "",
+        "| | real | synthetic |",
+        "| --- | ---: | ---: |",
+    ]
+    for key, label in [
+        ("chars_mean", "characters per note, mean"),
+        ("chars_median", "characters per note, median"),
+        ("words_mean", "words per note, mean"),
+        ("vocab_size", "vocabulary (word types)"),
+        ("type_token_ratio", "type/token ratio"),
+        ("distinct_1", "distinct-1"),
+        ("distinct_2", "distinct-2"),
+        ("self_bleu", "self-BLEU-4"),
+    ]:
+        lines.append(f"| {label} | {real[key]:.3f} | {syn[key]:.3f} |".replace(".000 |", " |"))
+    lines += [
+        "",
+        f"Synthetic words found in the real vocabulary: {report['realism']['in_real_vocab']:.1%}; "
+        f"real words the synthetic notes use: {report['realism']['real_vocab_covered']:.1%}.",
+        "",
+        "## Copying and privacy",
+        "",
+        f"Each note's word {cp['ngram']}-grams are looked up in an index of the real notes' n-grams. "
+        f"**copy score** = share of the note's {cp['ngram']}-grams found in its single closest real note; "
+        f"**LCS** = longest common run of words with that note. A note is a near-copy when copy score ≥ "
+        f"{cp['threshold_copy_score']} or LCS ≥ {cp['threshold_lcs_words']} words.",
+        "",
+        "| | vs closest real train note | vs its style example |",
+        "| --- | ---: | ---: |",
+        f"| copy score, mean | {cp['train']['copy_score_mean']:.3f} | {cp['example'].get('copy_score_mean', float('nan')):.3f} |",
+        f"| copy score, max | {cp['train']['copy_score_max']:.3f} | {cp['example'].get('copy_score_max', float('nan')):.3f} |",
+        f"| LCS words, mean | {cp['train']['lcs_mean']:.2f} | {cp['example'].get('lcs_mean', float('nan')):.2f} |",
+        f"| LCS words, max | {cp['train']['lcs_max']:.0f} | {cp['example'].get('lcs_max', float('nan')):.0f} |",
+        f"| near-copies | {cp['train']['near_copies']} ({cp['train']['near_copy_share']:.2%}) "
+        f"| {cp['example'].get('near_copies', 'n/a')} |",
+        "",
+    ]
+    if cp.get("real_vs_real"):
+        rr = cp["real_vs_real"]
+        lines += [
+            f"For scale, real dev notes against real train notes: copy score mean {rr['copy_score_mean']:.3f}, "
+            f"near-copies {rr['near_copies']} of {rr['n']} ({rr['near_copy_share']:.2%}).",
+            "",
+        ]
+    if cp["examples"]:
+        lines += ["Closest near-copies:", ""]
+        for ex in cp["examples"]:
+            lines.append(f"- `{ex['id']}` (copy {ex['copy_score']:.2f}, LCS {ex['lcs']}): «{ex['note'][:160]}» "
+                         f"≈ real `{ex['real_id']}` «{ex['real'][:160]}»")
+        lines.append("")
+    lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def plot_quality(per_note: dict[str, list[float]], real_lengths: list[int], path: str | Path) -> Path:
+    """Histograms: note length (real vs synthetic), copy score, and symptom coverage when known."""
+    plt = _plt()
+    panels = 3 if per_note.get("coverage") else 2
+    fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
+    axes[0].hist(real_lengths, bins=40, alpha=0.5, density=True, label="real")
+    axes[0].hist(per_note["chars"], bins=40, alpha=0.5, density=True, label="synthetic")
+    axes[0].set_xlabel("characters per note")
+    axes[0].legend()
+    axes[1].hist(per_note["copy_score"], bins=40, color="tab:red", alpha=0.7)
+    axes[1].set_xlabel("copy score vs closest real note")
+    axes[1].set_yscale("log")
+    if panels == 3:
+        axes[2].hist(per_note["coverage"], bins=20, color="tab:green", alpha=0.7)
+        axes[2].set_xlabel("share of requested symptoms in the note")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
