@@ -199,7 +199,7 @@ def run_medsyn(args: argparse.Namespace, examples: list[dict], device: Any, dtyp
         device,
         model,
         batches,
-        lambda b: train_step(model, [b], optimizer, None, accelerator, params, 1.0)[3],
+        lambda b: train_step(model, [b], optimizer, None, accelerator, 1.0)[3],
         lambda b: int(b["input_ids"].numel()),
     )
 

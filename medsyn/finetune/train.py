@@ -179,7 +179,6 @@ def train_step(
     optimizer: Any,
     scheduler: Any,
     accelerator: Any,
-    params: Sequence[Any],
     max_grad_norm: float = 1.0,
 ) -> tuple[float, int, int, int]:
     """One optimizer step over this process's micro-batches (gradient accumulation), as ``train`` runs it.
@@ -192,7 +191,6 @@ def train_step(
         optimizer: the prepared optimizer.
         scheduler: the prepared LR scheduler, or ``None``.
         accelerator: the ``accelerate.Accelerator``.
-        params: the trainable parameters (for gradient clipping).
         max_grad_norm: clipping norm; 0 disables clipping.
 
     Returns:
@@ -217,7 +215,9 @@ def train_step(
         step_loss += float(loss_sum.detach())
         n_tokens += int(batch["input_ids"].numel())
     if max_grad_norm > 0:
-        accelerator.clip_grad_norm_(params, max_grad_norm)
+        # All of the model's parameters (frozen ones have no gradient): under FSDP, Accelerate recognises the
+        # wrapped model's own list and clips with the norm over all shards.
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
@@ -344,7 +344,7 @@ def train(
         mine = group[accelerator.process_index :: world]
         batches = [collate([train_examples[i] for i in idx]) for idx in mine]
         step_loss, local, step_tokens, n_tokens = train_step(
-            model, batches, optimizer, scheduler, accelerator, params, train_args.max_grad_norm
+            model, batches, optimizer, scheduler, accelerator, train_args.max_grad_norm
         )
         tokens_seen += n_tokens
         answer_seen += step_tokens
