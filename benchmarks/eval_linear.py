@@ -50,8 +50,12 @@ def run_plain(train: list[dict], dev: list[dict], n_jobs: int = 2) -> dict:
     proba = clf.predict_proba(tfidf.transform([n["text"] for n in dev]))
     seconds = time.perf_counter() - start
     metrics = classification_metrics([n["code"] for n in dev], proba, labels)
-    return {"system": "RuMedBench recipe (scikit-learn, as published)", "seconds": seconds, **metrics,
-            "n_features": int(x.shape[1])}
+    return {
+        "system": "RuMedBench recipe (scikit-learn, as published)",
+        "seconds": seconds,
+        **metrics,
+        "n_features": int(x.shape[1]),
+    }
 
 
 def run_fast(train: list[dict], dev: list[dict]) -> dict:
@@ -64,8 +68,12 @@ def run_fast(train: list[dict], dev: list[dict]) -> dict:
     proba = clf.predict_proba([n["text"] for n in dev])
     seconds = time.perf_counter() - start
     metrics = classification_metrics([n["code"] for n in dev], proba, clf.labels_)
-    return {"system": "medsyn fast linear (LinearClassifier defaults)", "seconds": seconds, **metrics,
-            "n_features": int(clf.n_features_)}
+    return {
+        "system": "medsyn fast linear (LinearClassifier defaults)",
+        "seconds": seconds,
+        **metrics,
+        "n_features": int(clf.n_features_),
+    }
 
 
 def table(rows: list[dict]) -> str:

@@ -23,7 +23,9 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("classify", "quality"):
         sys.stderr.write("usage: python scripts/evaluate.py {classify,quality} [options]  (see --help of each)\n")
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     return (classify_main if argv[0] == "classify" else quality_main)(argv[1:])
 
 

@@ -120,19 +120,20 @@ def summarise(
     results: Sequence[RunResult],
     train: Sequence[Note],
     dev: Sequence[Note],
-    baseline: Setting = Setting(1.0, 0.0),
+    baseline: Setting | None = None,
     quantile: float = 0.25,
 ) -> dict:
     """Metrics per setting (mean ± std over seeds) overall and on both hard-code definitions, and per-code gains.
 
-    The low-recall codes come from the ``baseline`` setting's runs (their mean per-code recall on dev); when the
-    baseline was not run, the first setting stands in.
+    The low-recall codes come from the ``baseline`` setting's runs (default: all real notes, no synthetic ones),
+    by their mean per-code recall on dev; when the baseline was not run, the first setting stands in.
 
     Returns:
         A JSON-serialisable dict: ``hard_codes``, ``settings`` (one entry per setting with ``runs`` and
         ``summary[subset][metric] = {mean, std}``) and ``per_code`` (real train count, baseline recall and the
         recall of each setting that adds synthetic notes).
     """
+    baseline = baseline or Setting(1.0, 0.0)
     y_dev = [n["code"] for n in dev]
     train_counts = Counter(n["code"] for n in train)
     by_setting: dict[Setting, list[RunResult]] = {}
@@ -163,9 +164,7 @@ def summarise(
             for name, codes in hard.items():
                 row[name] = classification_metrics(y_dev, r.scores, r.labels, codes)
             run_rows.append(row)
-        summary = {
-            subset: {m: _mean_std([row[subset][m] for row in run_rows]) for m in METRICS} for subset in SUBSETS
-        }
+        summary = {subset: {m: _mean_std([row[subset][m] for row in run_rows]) for m in METRICS} for subset in SUBSETS}
         out_settings.append(
             {
                 "name": setting.name,

@@ -142,7 +142,9 @@ class QualityArgs:
     max_copy_score: float = field(
         default=0.7, metadata={"help": "near-copy when this share of a note's n-grams is in one real note"}
     )
-    max_lcs_words: int = field(default=15, metadata={"help": "near-copy when this many words in a row match a real note"})
+    max_lcs_words: int = field(
+        default=15, metadata={"help": "near-copy when this many words in a row match a real note"}
+    )
     min_symptom_coverage: float = field(default=0.5, metadata={"help": "filter: least share of requested symptoms"})
     self_bleu_sample: int = field(default=1000, metadata={"help": "notes scored for self-BLEU (0: all)"})
     seed: int = field(default=0, metadata={"help": "seed for the self-BLEU sample"})
@@ -174,6 +176,8 @@ def quality_main(argv: list[str] | None = None) -> int:
         max_lcs_words=args.max_lcs_words,
         self_bleu_sample=args.self_bleu_sample,
         seed=args.seed,
+        # Real notes outside the index show how much real notes overlap among themselves.
+        holdout=load_source("rumedtop3:dev") if args.real == "rumedtop3:train" else None,
     )
     run_dir = report.make_run_dir(args.out_dir, args.name)
     save_config(run_dir / "config.yaml", args)

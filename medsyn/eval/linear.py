@@ -47,7 +47,9 @@ class LinearConfig:
     ngram_max: int = field(default=8, metadata={"help": "longest character n-gram"})
     C: float = field(default=10.0, metadata={"help": "inverse L2 regularisation strength (RuMedBench: 10)"})
     n_features: int = field(default=2**22, metadata={"help": "hash buckets for the n-gram counts"})
-    max_iter: int = field(default=40, metadata={"help": "L-BFGS iterations of the joint one-vs-rest fit (quality is flat past ~40)"})
+    max_iter: int = field(
+        default=40, metadata={"help": "L-BFGS iterations of the joint one-vs-rest fit (quality is flat past ~40)"}
+    )
     tol: float = field(default=1e-4, metadata={"help": "L-BFGS projected-gradient tolerance"})
     max_basis: int = field(default=12000, metadata={"help": "training notes used as the kernel basis at most"})
     seed: int = field(default=0, metadata={"help": "seed for the basis subset when there are > max_basis notes"})

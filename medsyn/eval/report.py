@@ -158,9 +158,12 @@ def plot_code_gain(summary: dict, path: str | Path) -> Path | None:
 
 def quality_markdown(report: dict, config: dict, plots: list[str]) -> str:
     """The markdown report of a ``medsyn eval quality`` run."""
-    pf, real, syn, cp = report["prompt_following"], report["realism"]["real"], report["realism"]["synthetic"], report[
-        "copying"
-    ]
+    pf, real, syn, cp = (
+        report["prompt_following"],
+        report["realism"]["real"],
+        report["realism"]["synthetic"],
+        report["copying"],
+    )
     lines = [
         "# Note quality and privacy",
         "",
@@ -184,17 +187,17 @@ def quality_markdown(report: dict, config: dict, plots: list[str]) -> str:
         "| | real | synthetic |",
         "| --- | ---: | ---: |",
     ]
-    for key, label in [
-        ("chars_mean", "characters per note, mean"),
-        ("chars_median", "characters per note, median"),
-        ("words_mean", "words per note, mean"),
-        ("vocab_size", "vocabulary (word types)"),
-        ("type_token_ratio", "type/token ratio"),
-        ("distinct_1", "distinct-1"),
-        ("distinct_2", "distinct-2"),
-        ("self_bleu", "self-BLEU-4"),
+    for key, label, fmt in [
+        ("chars_mean", "characters per note, mean", ".1f"),
+        ("chars_median", "characters per note, median", ".0f"),
+        ("words_mean", "words per note, mean", ".1f"),
+        ("vocab_size", "vocabulary (word types)", ".0f"),
+        ("type_token_ratio", "type/token ratio", ".3f"),
+        ("distinct_1", "distinct-1", ".3f"),
+        ("distinct_2", "distinct-2", ".3f"),
+        ("self_bleu", "self-BLEU-4 (lower = more diverse)", ".3f"),
     ]:
-        lines.append(f"| {label} | {real[key]:.3f} | {syn[key]:.3f} |".replace(".000 |", " |"))
+        lines.append(f"| {label} | {real[key]:{fmt}} | {syn[key]:{fmt}} |")
     lines += [
         "",
         f"Synthetic words found in the real vocabulary: {report['realism']['in_real_vocab']:.1%}; "
@@ -209,29 +212,37 @@ def quality_markdown(report: dict, config: dict, plots: list[str]) -> str:
         "",
         "| | vs closest real train note | vs its style example |",
         "| --- | ---: | ---: |",
-        f"| copy score, mean | {cp['train']['copy_score_mean']:.3f} | {cp['example'].get('copy_score_mean', float('nan')):.3f} |",
-        f"| copy score, max | {cp['train']['copy_score_max']:.3f} | {cp['example'].get('copy_score_max', float('nan')):.3f} |",
-        f"| LCS words, mean | {cp['train']['lcs_mean']:.2f} | {cp['example'].get('lcs_mean', float('nan')):.2f} |",
-        f"| LCS words, max | {cp['train']['lcs_max']:.0f} | {cp['example'].get('lcs_max', float('nan')):.0f} |",
-        f"| near-copies | {cp['train']['near_copies']} ({cp['train']['near_copy_share']:.2%}) "
-        f"| {cp['example'].get('near_copies', 'n/a')} |",
+        _copy_row("copy score, mean", "copy_score_mean", ".3f", cp),
+        _copy_row("copy score, 99th percentile", "copy_score_p99", ".3f", cp),
+        _copy_row("copy score, max", "copy_score_max", ".3f", cp),
+        _copy_row("LCS words, mean", "lcs_mean", ".2f", cp),
+        _copy_row("LCS words, max", "lcs_max", ".0f", cp),
+        _copy_row("near-copies", "near_copies", "d", cp),
+        _copy_row("near-copy share", "near_copy_share", ".2%", cp),
         "",
     ]
     if cp.get("real_vs_real"):
         rr = cp["real_vs_real"]
         lines += [
             f"For scale, real dev notes against real train notes: copy score mean {rr['copy_score_mean']:.3f}, "
-            f"near-copies {rr['near_copies']} of {rr['n']} ({rr['near_copy_share']:.2%}).",
+            f"near-copies {rr['near_copies']} of {rr['n']:.0f} ({rr['near_copy_share']:.2%}).",
             "",
         ]
     if cp["examples"]:
         lines += ["Closest near-copies:", ""]
         for ex in cp["examples"]:
-            lines.append(f"- `{ex['id']}` (copy {ex['copy_score']:.2f}, LCS {ex['lcs']}): «{ex['note'][:160]}» "
-                         f"≈ real `{ex['real_id']}` «{ex['real'][:160]}»")
+            lines.append(
+                f"- `{ex['id']}` (copy {ex['copy_score']:.2f}, LCS {ex['lcs']}): «{ex['note'][:160]}» "
+                f"≈ real `{ex['real_id']}` «{ex['real'][:160]}»"
+            )
         lines.append("")
     lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _copy_row(label: str, key: str, fmt: str, cp: dict) -> str:
+    cells = [format(cp[side][key], fmt) if cp.get(side) else "n/a" for side in ("train", "example")]
+    return f"| {label} | {cells[0]} | {cells[1]} |"
 
 
 def plot_quality(per_note: dict[str, list[float]], real_lengths: list[int], path: str | Path) -> Path:

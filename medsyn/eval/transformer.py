@@ -106,7 +106,7 @@ class TransformerClassifier:
                     opt.step()
                     sched.step()
                     opt.zero_grad()
-                    self.losses_.append(float(loss))
+                    self.losses_.append(float(loss.detach()))
                     bar.set_postfix(loss=f"{self.losses_[-1]:.3f}")
                     bar.update(1)
         return self
