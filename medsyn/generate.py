@@ -70,7 +70,8 @@ class GenerateConfig:
         default=0.5, metadata={"help": "least share of requested symptoms in a kept note"}
     )
     max_copy_score: float = field(
-        default=0.5, metadata={"help": "most n-gram overlap with a real note in a kept note"}
+        default=0.7,
+        metadata={"help": "a note whose word 3-grams lie in one real note at this share or more is dropped"},
     )
 
     def __post_init__(self) -> None:

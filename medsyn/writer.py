@@ -135,6 +135,8 @@ class ShardWriter:
             for old in target.glob("*.parquet"):
                 old.unlink()
             counts["kept" if keep else "rejected"] = len(rows)
+            if not rows and keep:
+                logger.warning("no note passed the filter; load the 'rejected' config to see why")
             if rows:
                 target.mkdir(parents=True, exist_ok=True)
                 # The file name carries a fingerprint of its rows and the card names the file, not a glob: datasets
@@ -142,7 +144,8 @@ class ShardWriter:
                 # old cached copy.
                 digest = hashlib.sha1("\n".join(r["id"] for r in rows).encode()).hexdigest()[:10]
                 name = f"train-{len(rows):06d}-{digest}.parquet"
-                datasets.Dataset.from_list(rows, features=features).to_parquet(str(target / name))
+                columns = {k: [r[k] for r in rows] for k in FEATURES}
+                datasets.Dataset.from_dict(columns, features=features).to_parquet(str(target / name))
                 files[split_dir] = f"{split_dir}/{name}"
         (self.out_dir / "README.md").write_text(_card_header(counts, files) + (card or ""), encoding="utf-8")
         return counts
@@ -170,7 +173,9 @@ def _card_header(counts: dict[str, int], files: dict[str, str]) -> str:
     default_files = [{"split": "train", "path": files.get("data", "data/*.parquet")}]
     configs = [{"config_name": "default", "default": True, "data_files": default_files}]
     if "rejected" in files:
-        configs.append({"config_name": "rejected", "data_files": [{"split": "train", "path": files["rejected"]}]})
+        rejected = {"config_name": "rejected", "data_files": [{"split": "train", "path": files["rejected"]}]}
+        # datasets infers the file format from the first config, so a folder with no kept note lists rejected first
+        configs = configs + [rejected] if "data" in files else [rejected, *configs]
     meta = {
         "language": ["ru"],
         "license": "apache-2.0",

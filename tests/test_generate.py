@@ -123,3 +123,18 @@ def test_template_resolution():
     assert resolve_template("auto", None) == "example_guided"
     assert resolve_template("auto", "/some/adapter") == "instruction"
     assert resolve_template("example_guided", "/a") == "example_guided"
+
+
+def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny_model_dir):
+    from datasets import load_dataset
+
+    config = _config(tmp_path, kg_path, tiny_model_dir, n=6, filter=True)
+    summary = run_generation(config, PARAMS)
+    # a random-weight model writes no symptoms, so the filter turns every note down, and none is lost
+    assert summary["kept"] == 0 and summary["rejected"] == 6
+    assert not list((tmp_path / "out" / "data").glob("*.parquet"))
+    rejected = load_dataset(config.out, "rejected", split="train")
+    assert len(rejected) == 6 and not any(rejected["kept"])
+    assert all(
+        any(r.startswith(("symptom_coverage", "words")) for r in reasons) for reasons in rejected["filter_reasons"]
+    )
