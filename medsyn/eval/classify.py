@@ -19,7 +19,7 @@ from medsyn.errors import MedsynError
 from medsyn.eval.metrics import classification_metrics, per_code_recall, top_k
 from medsyn.eval.upsample import Setting, build_training_set, lowest_recall_codes, rarest_codes
 
-__all__ = ["RunResult", "make_classifier", "run_experiment", "summarise", "METRICS", "SUBSETS"]
+__all__ = ["RunResult", "make_classifier", "run_experiment", "summarise", "paired_bootstrap", "METRICS", "SUBSETS"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,22 @@ def _mean_std(values: list[float]) -> dict[str, float]:
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0}
 
 
+def _per_note_hits(r: RunResult, y_dev: list[str]) -> np.ndarray:
+    """``(n_notes, 2)``: whether each note's true code is ranked first, and within the first three."""
+    ranked = top_k(r.scores, r.labels, 3)
+    return np.array([[t == rk[0], t in rk] for t, rk in zip(y_dev, ranked)], dtype=float)
+
+
+def paired_bootstrap(gain: np.ndarray, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> dict[str, float]:
+    """Mean of per-note gains with a percentile bootstrap interval over notes (notes resampled, pairs kept)."""
+    if len(gain) == 0:
+        return {"diff": 0.0, "lo": 0.0, "hi": 0.0}
+    rng = np.random.default_rng(seed)
+    means = gain[rng.integers(0, len(gain), size=(n_boot, len(gain)))].mean(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return {"diff": float(gain.mean()), "lo": float(lo), "hi": float(hi)}
+
+
 def summarise(
     results: Sequence[RunResult],
     train: Sequence[Note],
@@ -148,6 +164,7 @@ def summarise(
         return {c: float(np.mean([p[c] for p in per_run])) for c in per_run[0]}
 
     base_recall = recalls(by_setting[base])
+    base_hits = np.mean([_per_note_hits(r, y_dev) for r in by_setting[base]], axis=0)
     hard = {
         "rare_quartile": rarest_codes([n["code"] for n in train], quantile),
         "low_recall": lowest_recall_codes(base_recall, quantile),
@@ -165,6 +182,13 @@ def summarise(
                 row[name] = classification_metrics(y_dev, r.scores, r.labels, codes)
             run_rows.append(row)
         summary = {subset: {m: _mean_std([row[subset][m] for row in run_rows]) for m in METRICS} for subset in SUBSETS}
+        # Gain over the baseline per dev note (seed-averaged), with a paired bootstrap 95% interval.
+        gain = np.mean([_per_note_hits(r, y_dev) for r in runs], axis=0) - base_hits
+        vs_base = {}
+        for subset in SUBSETS:
+            codes = None if subset == "overall" else set(hard[subset])
+            mask = np.array([codes is None or t in codes for t in y_dev])
+            vs_base[subset] = {m: paired_bootstrap(gain[mask, j]) for j, m in enumerate(("acc@1", "hit@3"))}
         out_settings.append(
             {
                 "name": setting.name,
@@ -175,6 +199,7 @@ def summarise(
                 "n_synthetic": float(np.mean([r.n_synthetic for r in runs])),
                 "seconds": float(np.mean([r.seconds for r in runs])),
                 "summary": summary,
+                "vs_baseline": vs_base,
                 "runs": run_rows,
             }
         )

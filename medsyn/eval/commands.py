@@ -120,6 +120,7 @@ def classify_main(argv: list[str] | None = None) -> int:
     run_dir = report.make_run_dir(args.out_dir, args.name)
     save_config(run_dir / "config.yaml", args)
     report.write_json(run_dir / "metrics.json", summary)
+    _save_scores(run_dir / "scores.npz", results)
     plots = []
     if len(settings) > 1:
         plots.append(report.plot_upsampling(summary, run_dir / "upsampling.png").name)
@@ -130,6 +131,14 @@ def classify_main(argv: list[str] | None = None) -> int:
     sys.stdout.write(report.classify_table(summary, "overall") + "\n\nrun folder: " + str(run_dir) + "\n")
     logger.info("run folder %s (%.1fs)", run_dir, summary["seconds_total"])
     return 0
+
+
+def _save_scores(path: Path, results) -> None:
+    """Every run's dev scores, so that further statistics need no retraining."""
+    import numpy as np
+
+    arrays = {f"{r.setting.name} | seed {r.seed}": r.scores.astype(np.float32) for r in results}
+    np.savez_compressed(path, labels=np.array(results[0].labels), **arrays)
 
 
 @dataclass

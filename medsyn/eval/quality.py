@@ -13,11 +13,11 @@ Metrics:
   shared with it. No pair of notes is compared unless they share an n-gram, so 40k notes against 5k real ones
   take seconds.
 
-Near-copy thresholds (defaults, tunable): copy score ≥ 0.7 or LCS ≥ 15 words. Real RuMedTop3 dev notes against
-train score about 0.1 on average; a note that reuses most of a real one goes over 0.7, while two notes sharing
-stock phrases («на боли в поясничной области») do not reach it. Real notes are short and formulaic: RuMedTop3
-dev notes against train average 0.33, and 16% of them pass a threshold (many real notes are near-duplicates of
-each other), which is why the report prints that real-vs-real figure beside the synthetic one.
+Near-copy thresholds (defaults, tunable): copy score ≥ 0.7 or LCS ≥ 15 words. A note that reuses most of a real
+one goes over 0.7, while two notes sharing stock phrases («на боли в поясничной области») do not reach it. Real
+notes are short and formulaic: RuMedTop3 dev notes against train average 0.33, and 16% of them pass a threshold
+(many real notes are near-duplicates of each other), which is why the report prints that real-vs-real figure
+beside the synthetic one. The MedSyn GPT-4 notes average 0.025 (one note in 2,378 is flagged, by LCS).
 """
 
 from __future__ import annotations

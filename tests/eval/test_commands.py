@@ -40,6 +40,8 @@ def test_classify_grid_writes_a_run_folder(tmp_path, small_split, capsys):
         assert (run / name).stat().st_size > 0
     assert "| real 0.5 + syn 0 |" in capsys.readouterr().out
     assert "rarest quartile" in (run / "report.md").read_text()
+    assert set(metrics["settings"][0]["vs_baseline"]) == {"overall", "rare_quartile", "low_recall"}
+    assert (run / "scores.npz").stat().st_size > 0
 
 
 def test_quality_on_a_generated_dataset_folder(tmp_path, real_notes, capsys):

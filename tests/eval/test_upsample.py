@@ -96,3 +96,13 @@ def test_synthetic_settings_need_synthetic_notes(small_split):
     train, dev = small_split
     with pytest.raises(MedsynError, match="--synthetic"):
         run_experiment(train, dev, [Setting(1.0, 1.0)], [0], lambda seed: _Nearest())
+
+
+def test_paired_bootstrap_hand_checked():
+    from medsyn.eval.classify import paired_bootstrap
+
+    assert paired_bootstrap(np.full(50, 0.5)) == {"diff": 0.5, "lo": 0.5, "hi": 0.5}
+    gain = np.array([1.0] * 30 + [0.0] * 70)
+    ci = paired_bootstrap(gain, seed=1)
+    assert ci["diff"] == pytest.approx(0.3) and ci["lo"] < 0.3 < ci["hi"]
+    assert ci["lo"] > 0.15 and ci["hi"] < 0.45  # ±1.96 * sqrt(0.21 / 100) ≈ ±0.09
