@@ -36,7 +36,7 @@ def real_notes() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def kg_path(tmp_path_factory: pytest.TempPathFactory):
-    """The full graph from the packaged data, built once per session (about 2 s)."""
+    """The full graph from the packaged data, built once per test run (about 2 s)."""
     from medsyn.kg import build_graph
 
     path = tmp_path_factory.mktemp("kg") / "medsyn-kg.json"
