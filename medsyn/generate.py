@@ -74,7 +74,13 @@ class GenerateConfig:
         metadata={"help": "a note whose word 3-grams lie in one real note at this share or more is dropped"},
     )
 
+    max_attempts: int = field(
+        default=3, metadata={"help": "tries per task while the filter rejects its note (1: no retry)"}
+    )
+
     def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
         if self.batch_size < 1:
@@ -161,16 +167,23 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     with writer, tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="generating", unit="note") as bar:
         for i in range(0, len(todo), config.batch_size):
             batch = todo[i : i + config.batch_size]
-            prompts = [builder.messages(t.to_dict()) if backend.chat else builder.text(t.to_dict()) for t in batch]
             # One seed per batch, derived from the job seed and the batch's first task, so reruns are reproducible.
             batch_seed = (config.seed * 1_000_003 + sum(map(ord, batch[0].id))) % (2**31)
-            generations = backend.generate(prompts, params, seed=batch_seed)
-            records = [
-                _record(t, p, g, template, config, adapter, backend, params, note_filter)
-                for t, p, g in zip(batch, prompts, generations)
-            ]
-            writer.write(records)
-            tokens += sum(g.completion_tokens for g in generations)
+            records: dict[str, dict[str, Any]] = {}
+            pending = batch
+            for attempt in range(1, config.max_attempts + 1):
+                # Notes the filter turned down are written again with a new seed; the last try is kept either way.
+                prompts = [
+                    builder.messages(t.to_dict()) if backend.chat else builder.text(t.to_dict()) for t in pending
+                ]
+                generations = backend.generate(prompts, params, seed=batch_seed + 7919 * (attempt - 1))
+                for t, p, g in zip(pending, prompts, generations):
+                    records[t.id] = _record(t, p, g, template, config, adapter, backend, params, note_filter, attempt)
+                tokens += sum(g.completion_tokens for g in generations)
+                pending = [t for t in pending if not records[t.id]["kept"]]
+                if not pending:
+                    break
+            writer.write(records[t.id] for t in batch)
             bar.update(len(batch))
             bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
     elapsed = time.perf_counter() - started
@@ -212,6 +225,7 @@ def _record(
     backend: Any,
     params: GenerationParams,
     note_filter: Any,
+    attempt: int = 1,
 ) -> dict[str, Any]:
     coverage = symptom_coverage(task.symptoms, gen.text)
     kept, reasons = bool(gen.text.strip()), [] if gen.text.strip() else ["empty"]
@@ -241,6 +255,7 @@ def _record(
         "symptom_coverage": round(coverage, 4),
         "kept": kept,
         "filter_reasons": reasons,
+        "attempts": attempt,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 

@@ -46,6 +46,7 @@ FEATURES: dict[str, Any] = {
     "symptom_coverage": "float32",
     "kept": "bool",
     "filter_reasons": ["string"],
+    "attempts": "int32",
     "created_at": "string",
 }
 

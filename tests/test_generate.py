@@ -125,16 +125,26 @@ def test_template_resolution():
     assert resolve_template("example_guided", "/a") == "example_guided"
 
 
-def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny_model_dir):
+def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny_model_dir, monkeypatch):
     from datasets import load_dataset
 
-    config = _config(tmp_path, kg_path, tiny_model_dir, n=6, filter=True)
+    config = _config(tmp_path, kg_path, tiny_model_dir, n=6, filter=True, max_attempts=2)
+    calls = []
+    original = TransformersBackend.generate
+
+    def counting(self, prompts, params, seed=None):
+        calls.append((len(prompts), seed))
+        return original(self, prompts, params, seed)
+
+    monkeypatch.setattr(TransformersBackend, "generate", counting)
     summary = run_generation(config, PARAMS)
+    # every rejected note is tried once more with another seed: batches of 4 and 2, each twice
+    assert [n for n, _ in calls] == [4, 4, 2, 2] and calls[0][1] != calls[1][1]
     # a random-weight model writes no symptoms, so the filter turns every note down, and none is lost
     assert summary["kept"] == 0 and summary["rejected"] == 6
     assert not list((tmp_path / "out" / "data").glob("*.parquet"))
     rejected = load_dataset(config.out, "rejected", split="train")
-    assert len(rejected) == 6 and not any(rejected["kept"])
+    assert len(rejected) == 6 and not any(rejected["kept"]) and set(rejected["attempts"]) == {2}
     assert all(
         any(r.startswith(("symptom_coverage", "words")) for r in reasons) for reasons in rejected["filter_reasons"]
     )
