@@ -116,6 +116,7 @@ def main() -> None:
     logger.info("fast: %s", fast)
     rows = [plain, fast]
     md = (
+        "## Linear ICD-10 classifier: RuMedBench recipe vs medsyn (`benchmarks/eval_linear.py`)\n\n"
         "RuMedTop3, train 4,690 → dev 848 notes, 105 codes. Times are one train-and-score (vectorise, fit, "
         f"predict dev) on {os.cpu_count()} cores.\n\n" + table(rows) + "\n\n"
         f"Gap (fast − plain): acc@1 {100 * (fast['acc@1'] - plain['acc@1']):+.2f}, "

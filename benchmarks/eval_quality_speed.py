@@ -53,6 +53,7 @@ def main() -> None:
     t_full = time.perf_counter() - start
 
     md = (
+        "## Copy and quality checks at scale (`benchmarks/eval_quality_speed.py`)\n\n"
         f"{args.n:,} synthetic notes (GPT-4 reference notes resampled, 1% verbatim real notes) against "
         f"{len(real):,} real train notes, word-trigram index.\n\n"
         "| step | seconds | notes/s |\n| --- | ---: | ---: |\n"
