@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_COPY_SCORE = 0.7
 DEFAULT_MAX_LCS_WORDS = 15
 DEFAULT_MIN_SYMPTOM_COVERAGE = 0.5
+# A synthetic note that holds most of one real note's n-grams carries that note inside it, however long the
+# synthetic note is; real notes shorter than MIN_CONTAINED_NGRAMS n-grams are stock phrases and are not counted.
+DEFAULT_MAX_CONTAINMENT = 0.8
+MIN_CONTAINED_NGRAMS = 6
 
 
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
@@ -80,6 +84,8 @@ class CopyMatch:
     copy_score: float
     shared_ngrams: int
     lcs_words: int
+    containment: float = 0.0  # the largest share of one real note's n-grams found in the note
+    contained_index: int = -1  # that real note (-1: none of at least MIN_CONTAINED_NGRAMS n-grams)
 
 
 class CopyIndex:
@@ -109,6 +115,7 @@ class CopyIndex:
                     postings.append([])
                 postings[gid].append(doc)
         self._postings = [np.asarray(p, dtype=np.int32) for p in postings]
+        self._sizes = np.asarray([len(set(ngrams(t, n))) for t in self.real_tokens], dtype=np.float64)
         logger.debug("copy index: %d real notes, %d distinct %d-grams", len(self.real_tokens), len(self._ids), n)
 
     def __len__(self) -> int:
@@ -125,7 +132,11 @@ class CopyIndex:
         best = int(np.argmax(counts))
         shared = int(counts[best])
         lcs_words = longest_common_words(tokens, self.real_tokens[best]) if lcs else 0
-        return CopyMatch(best, shared / len(grams), shared, lcs_words)
+        contained = np.where(self._sizes >= MIN_CONTAINED_NGRAMS, counts / np.maximum(self._sizes, 1), 0.0)
+        top = int(np.argmax(contained))
+        return CopyMatch(
+            best, shared / len(grams), shared, lcs_words, float(contained[top]), top if contained[top] > 0 else -1
+        )
 
 
 def copy_score_against(note_tokens: Sequence[str], other_tokens: Sequence[str], n: int = 3) -> float:
@@ -161,6 +172,8 @@ class NoteFilter:
             near-copy (default 0.7).
         max_lcs_words: a note sharing this many consecutive words with a real note is a near-copy (default 15).
         max_example_copy_score / max_example_lcs_words: the same against the note's style example.
+        max_containment: a note holding this share or more of one real note's n-grams (real notes of at least
+            ``MIN_CONTAINED_NGRAMS`` n-grams) carries that note inside it and is dropped (default 0.8).
         min_words: notes shorter than this many words are dropped (default 5).
     """
 
@@ -173,6 +186,7 @@ class NoteFilter:
         max_example_copy_score: float = DEFAULT_MAX_COPY_SCORE,
         max_example_lcs_words: int = DEFAULT_MAX_LCS_WORDS,
         min_words: int = 5,
+        max_containment: float = DEFAULT_MAX_CONTAINMENT,
     ) -> None:
         self.index = index
         self.min_symptom_coverage = min_symptom_coverage
@@ -181,6 +195,7 @@ class NoteFilter:
         self.max_example_copy_score = max_example_copy_score
         self.max_example_lcs_words = max_example_lcs_words
         self.min_words = min_words
+        self.max_containment = max_containment
 
     @classmethod
     def from_real(
@@ -193,6 +208,7 @@ class NoteFilter:
         max_example_lcs_words: int = DEFAULT_MAX_LCS_WORDS,
         min_words: int = 5,
         ngram: int = 3,
+        max_containment: float = DEFAULT_MAX_CONTAINMENT,
     ) -> NoteFilter:
         """A filter whose copy check runs against ``real_texts`` (indexed once, here)."""
         return cls(
@@ -203,6 +219,7 @@ class NoteFilter:
             max_example_copy_score,
             max_example_lcs_words,
             min_words,
+            max_containment,
         )
 
     def check(self, note: str, symptoms: list[str], example: str | None = None) -> FilterResult:
@@ -234,6 +251,12 @@ class NoteFilter:
                 reasons.append(f"copy_score {score:.2f} >= {self.max_copy_score:.2f} (real note #{match.real_index})")
             if match and lcs >= self.max_lcs_words:
                 reasons.append(f"lcs_words {lcs} >= {self.max_lcs_words} (real note #{match.real_index})")
+            metrics["containment"] = match.containment if match else 0.0
+            if match and match.containment >= self.max_containment:
+                reasons.append(
+                    f"containment {match.containment:.2f} >= {self.max_containment:.2f} "
+                    f"(real note #{match.contained_index} is inside it)"
+                )
         if example:
             ex_tokens = tokenize(example)
             ex_score = copy_score_against(tokens, ex_tokens, self.index.n if self.index else 3)
@@ -422,6 +445,7 @@ def evaluate_quality(
         per_note["copy_score"].append(match.copy_score if match else 0.0)
         per_note["lcs_words"].append(match.lcs_words if match else 0)
         per_note["closest_real"].append(real[match.real_index]["id"] if match else None)
+        per_note.setdefault("containment", []).append(match.containment if match else 0.0)
         if note.get("example"):
             ex_tokens = tokenize(note["example"])
             ex_scores.append(copy_score_against(tokens, ex_tokens, ngram))
@@ -436,6 +460,7 @@ def evaluate_quality(
         "threshold_lcs_words": max_lcs_words,
         "train": _copy_stats(per_note["copy_score"], per_note["lcs_words"], max_copy_score, max_lcs_words),
         "example": _copy_stats(ex_scores, ex_lcs, max_copy_score, max_lcs_words) if ex_scores else {},
+        "real_notes_contained": int(sum(c >= DEFAULT_MAX_CONTAINMENT for c in per_note.get("containment", []))),
         "index_seconds": t_index,
         "search_seconds": t_copy,
     }

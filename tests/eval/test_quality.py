@@ -102,3 +102,17 @@ def test_evaluate_quality_on_a_small_slice(real_notes):
     assert report["realism"]["sample_size"] == 2
     stats = corpus_stats([n["text"] for n in real[:50]])
     assert stats["n"] == 50 and 0 < stats["distinct_1"] < stats["distinct_2"] <= 1
+
+
+def test_a_long_note_that_carries_a_short_real_note_is_caught():
+    from medsyn.eval.quality import NoteFilter
+
+    real = ["Жалобы на боли в пояснице после подъёма тяжести три дня назад", "Кашель и насморк"]
+    filt = NoteFilter.from_real(real, min_symptom_coverage=0.0)
+    padding = " ".join(f"слово{i}" for i in range(60))
+    leaked = f"{padding} жалобы на боли в пояснице после подъёма тяжести три дня назад {padding}"
+    verdict = filt.check(leaked, [])
+    assert verdict.metrics["copy_score"] < 0.7 and verdict.metrics["lcs_words"] < 15  # the old checks miss it
+    assert not verdict.keep and any(r.startswith("containment 1.00") for r in verdict.reasons)
+    # a short stock phrase inside a note is not a leak
+    assert filt.check(f"{padding} кашель и насморк", []).metrics["containment"] == 0.0
