@@ -11,9 +11,19 @@ import logging
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_model_card", "write_model_card", "card_metadata"]
+__all__ = ["render_model_card", "write_model_card", "card_metadata", "base_model_license"]
 
 logger = logging.getLogger(__name__)
+
+
+# An adapter is a derivative of its base model and is released under the base model's licence (Hub licence ids).
+_BASE_LICENSES = {"gemma": "gemma", "llama": "other", "qwen": "apache-2.0", "mistral": "apache-2.0"}
+
+
+def base_model_license(base_model: str) -> str:
+    """The Hub licence id an adapter of ``base_model`` inherits (``other`` when unknown: check the base model)."""
+    name = base_model.lower()
+    return next((lic for key, lic in _BASE_LICENSES.items() if key in name), "other")
 
 
 def card_metadata(base_model: str) -> dict[str, Any]:
@@ -27,7 +37,7 @@ def card_metadata(base_model: str) -> dict[str, Any]:
         "library_name": "peft",
         "pipeline_tag": "text-generation",
         "language": ["ru"],
-        "license": "apache-2.0",
+        "license": base_model_license(base_model),
         "tags": ["lora", "peft", "medical", "clinical-notes", "synthetic-data", "medsyn"],
     }
 
