@@ -120,7 +120,9 @@ def _generate(argv: Sequence[str]) -> int:
     from medsyn.config import parse_args
     from medsyn.generate import GenerateConfig, run_generation
 
-    config, params = parse_args([GenerateConfig, GenerationParams], argv, description="Generate synthetic notes")
+    config, params = parse_args(
+        [GenerateConfig, GenerationParams], argv, description="Generate synthetic notes", prog="medsyn generate"
+    )
     summary = run_generation(config, params)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0

@@ -83,9 +83,13 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
     return value
 
 
-def build_parser(dataclass_types: Sequence[type], description: str | None = None) -> argparse.ArgumentParser:
+def build_parser(
+    dataclass_types: Sequence[type], description: str | None = None, prog: str | None = None
+) -> argparse.ArgumentParser:
     """An argparse parser with one flag per dataclass field (values are coerced later, after the recipe)."""
-    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--config", type=str, default=None, help="YAML recipe; flags given here override it")
     seen: set[str] = set()
     for dc in dataclass_types:
@@ -134,6 +138,7 @@ def parse_args(
     argv: Sequence[str] | None = None,
     description: str | None = None,
     config: dict[str, Any] | None = None,
+    prog: str | None = None,
 ) -> tuple[Any, ...]:
     """Build the dataclasses from defaults, then a YAML recipe, then command-line flags.
 
@@ -142,6 +147,7 @@ def parse_args(
         argv: the arguments to parse (``sys.argv[1:]`` when ``None``).
         description: the parser's description, shown by ``--help``.
         config: values to apply before the recipe and flags (used by callers that already hold a mapping).
+        prog: the program name shown by ``--help`` and in usage errors (e.g. ``"medsyn generate"``).
 
     Returns:
         One instance per dataclass, in the same order.
@@ -149,7 +155,7 @@ def parse_args(
     Raises:
         ConfigError: for unknown keys in the recipe, or values of the wrong type.
     """
-    parser = build_parser(dataclass_types, description)
+    parser = build_parser(dataclass_types, description, prog)
     namespace = parser.parse_args(argv)
     values: dict[str, Any] = dict(config or {})
     if namespace.config:

@@ -86,7 +86,12 @@ class ClassifyArgs:
 
 def classify_main(argv: list[str] | None = None) -> int:
     """Train and score code classifiers per setting and seed; write the run folder and print the main table."""
-    (args,) = parse_args([ClassifyArgs], argv, description="ICD-10 code prediction with and without synthetic notes")
+    (args,) = parse_args(
+        [ClassifyArgs],
+        argv,
+        description="ICD-10 code prediction with and without synthetic notes",
+        prog="medsyn eval classify",
+    )
     from medsyn.eval import report
     from medsyn.eval.classify import make_classifier, run_experiment, summarise
 
@@ -166,7 +171,9 @@ def quality_main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):  # the positional DIR of `medsyn eval quality DIR`
         argv = ["--source", argv[0], *argv[1:]]
-    (args,) = parse_args([QualityArgs], argv, description="Quality and privacy of synthetic notes")
+    (args,) = parse_args(
+        [QualityArgs], argv, description="Quality and privacy of synthetic notes", prog="medsyn eval quality"
+    )
     if not args.source:
         raise ConfigError("give the synthetic notes: medsyn eval quality DIR_OR_JSONL")
     from medsyn.eval import report

@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from medsyn.data import load_rumedtop3
     from medsyn.kg import load_graph
 
-    (args,) = parse_args([InstructionDataArgs], argv, description=main.__doc__)
+    (args,) = parse_args([InstructionDataArgs], argv, description=main.__doc__, prog="medsyn data instructions")
     config = dump_config(args)
     logger.info("seed %d; config %s", args.seed, json.dumps(config, ensure_ascii=False))
     extractor = load_graph(args.graph).extractor()
