@@ -247,6 +247,12 @@ def quality_markdown(report: dict, config: dict, plots: list[str]) -> str:
         _copy_row("near-copy share", "near_copy_share", ".2%", cp),
         "",
     ]
+    if "real_notes_contained" in cp:
+        lines += [
+            f"Notes that carry most (≥ 80%) of one real note's {cp['ngram']}-grams inside them, whatever their own "
+            f"length: {cp['real_notes_contained']} (the generation filter drops these too).",
+            "",
+        ]
     if cp.get("real_vs_real"):
         rr = cp["real_vs_real"]
         lines += [
