@@ -64,15 +64,14 @@ class SymptomExtractor(Protocol):
         ...
 
 
-def _core(segment: str) -> tuple[frozenset[str], bool]:
+def _core(segment: str) -> frozenset[str]:
+    """The concept keys of a segment without framing words; empty for a negated segment."""
     tokens = tokenize(segment)
     if _NEGATION & set(tokens):  # «болей нет», «стул в норме» deny a complaint rather than state one
-        return frozenset(), False
-    has_digit = any(t[0].isdigit() for t in tokens)
-    keys = frozenset(
+        return frozenset()
+    return frozenset(
         k for t in tokens if (k := word_key(t)) is not None and k not in _FRAME_KEYS and not k[0].isdigit()
     )
-    return keys, has_digit
 
 
 def _surface(segment: str, keys: frozenset[str]) -> str:
@@ -110,7 +109,7 @@ def mine_complaint_phrases(
     for note in notes:
         seen = set()
         for segment in _SEGMENT.split(note.lower()):
-            keys, _ = _core(segment)
+            keys = _core(segment)
             if not 1 <= len(keys) <= max_words:
                 continue
             surface = _surface(segment, keys)

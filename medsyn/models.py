@@ -66,7 +66,7 @@ def resolve_model(model: str | None) -> str:
 
 
 def pick_dtype(dtype: str, device: str) -> Any:
-    """Map ``"auto" | "bfloat16" | "float16" | "float32"`` to a torch dtype (``auto``: bf16 on CUDA, else fp32)."""
+    """Map ``"auto" | "bfloat16" | "float16" | "float32"`` to a torch dtype (``auto``: bf16 on CUDA and CPU, else fp32)."""
     import torch
 
     if dtype == "auto":

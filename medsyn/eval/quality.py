@@ -198,29 +198,15 @@ class NoteFilter:
         self.max_containment = max_containment
 
     @classmethod
-    def from_real(
-        cls,
-        real_texts: list[str],
-        min_symptom_coverage: float = DEFAULT_MIN_SYMPTOM_COVERAGE,
-        max_copy_score: float = DEFAULT_MAX_COPY_SCORE,
-        max_lcs_words: int = DEFAULT_MAX_LCS_WORDS,
-        max_example_copy_score: float = DEFAULT_MAX_COPY_SCORE,
-        max_example_lcs_words: int = DEFAULT_MAX_LCS_WORDS,
-        min_words: int = 5,
-        ngram: int = 3,
-        max_containment: float = DEFAULT_MAX_CONTAINMENT,
-    ) -> NoteFilter:
-        """A filter whose copy check runs against ``real_texts`` (indexed once, here)."""
-        return cls(
-            CopyIndex(real_texts, ngram) if real_texts else None,
-            min_symptom_coverage,
-            max_copy_score,
-            max_lcs_words,
-            max_example_copy_score,
-            max_example_lcs_words,
-            min_words,
-            max_containment,
-        )
+    def from_real(cls, real_texts: list[str], ngram: int = 3, **thresholds: float) -> NoteFilter:
+        """A filter whose copy check runs against ``real_texts`` (indexed once, here).
+
+        Args:
+            real_texts: the real notes to index; an empty list turns the copy check off.
+            ngram: the word n-gram size of the index.
+            thresholds: any of the thresholds of :class:`NoteFilter`.
+        """
+        return cls(CopyIndex(real_texts, ngram) if real_texts else None, **thresholds)
 
     def check(self, note: str, symptoms: list[str], example: str | None = None) -> FilterResult:
         """Check one generated note.
