@@ -42,6 +42,9 @@ def setup_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    # one line per HTTP request would bury the progress bar; medsyn logs what matters about endpoints itself
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _kg(argv: Sequence[str]) -> int:

@@ -110,7 +110,8 @@ def build_parser(
             if base is bool:
                 kwargs.update(nargs="?", const="true")
             elif typing.get_origin(base) in (list, tuple):
-                kwargs.update(nargs="*")
+                # repeatable and multi-valued alike: --endpoint A --endpoint B == --endpoint A B
+                kwargs.update(nargs="*", action="extend")
             if "choices" in f.metadata:
                 kwargs["choices"] = f.metadata["choices"]
             group.add_argument(f"--{f.name}", **kwargs)

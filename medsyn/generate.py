@@ -1,34 +1,61 @@
-"""The generation job: sample tasks from the graph, render prompts, generate, filter, write, resume.
+"""The generation job: sampler → :class:`~medsyn.generator.NoteGenerator` → writer, resumable and exact.
 
 Example:
     >>> from medsyn.generate import GenerateConfig, run_generation          # doctest: +SKIP
     >>> run_generation(GenerateConfig(n=20, out="outputs/notes", seed=0))   # doctest: +SKIP
 
-Re-running the same command on the same ``out`` folder resumes: tasks whose ids are already written are skipped.
+The job is one coroutine per task under a bound on requests in flight: a finished note is written at once, and a
+note the filter turns down is tried again by itself, with its next seed. The same engine drives the in-process
+model (whose backend gathers the requests in flight into batches) and any number of served endpoints.
+
+The resolved job (model, served model, adapter and its content hash, template, sampling parameters, symptom
+bounds, seed, graph fingerprint, versions) is fingerprinted and written to ``medsyn_job.json`` before the first
+request. Re-running the same command resumes: finished tasks are skipped, failed ones are tried again, and a
+larger ``n`` extends the folder. A run with other settings into the same folder stops and says what differs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import logging
+import shutil
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from medsyn.backends import GenerationParams, get_backend
-from medsyn.config import dump_config, save_config
-from medsyn.errors import ConfigError
+from medsyn.backends import GenerationParams
+from medsyn.backends.routing import EndpointsUnavailableError
+from medsyn.config import save_config
+from medsyn.errors import BackendError, ConfigError
+from medsyn.generator import NoteGenerator, adapter_label, resolve_adapter, resolve_template
 from medsyn.models import DEFAULT_MODEL
-from medsyn.prompts import get_prompt_builder
-from medsyn.sampling import Task, TaskSampler
-from medsyn.text import symptom_coverage
-from medsyn.writer import ShardWriter
+from medsyn.sampling import Task
+from medsyn.writer import ShardWriter, is_failed
 
-__all__ = ["GenerateConfig", "run_generation", "resolve_adapter", "resolve_template"]
+__all__ = [
+    "GenerateConfig",
+    "GenerationAborted",
+    "run_generation",
+    "job_spec",
+    "resolve_adapter",
+    "resolve_template",
+]
 
 logger = logging.getLogger(__name__)
+
+JOB_FILE = "medsyn_job.json"
+# What --overwrite removes: the files a generation job writes, nothing else in the folder.
+_JOB_OUTPUTS = ("shards", "data", "rejected", "failed", "README.md", JOB_FILE, "medsyn_config.yaml")
+
+
+class GenerationAborted(BackendError):
+    """The run stopped early (nearly every first task failed, or every endpoint kept failing); nothing is lost."""
 
 
 @dataclass
@@ -39,6 +66,9 @@ class GenerateConfig:
     n: int = field(default=20, metadata={"help": "number of tasks (notes) to generate"})
     out: str = field(default="outputs/ru-notes", metadata={"help": "dataset folder (resumed if it exists)"})
     seed: int = field(default=0, metadata={"help": "random seed for tasks and sampling"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "start afresh: remove what an earlier job wrote in --out first"}
+    )
     # Knowledge graph and tasks
     graph: str | None = field(default=None, metadata={"help": "graph file (default location, built if missing)"})
     codes: list[str] = field(default_factory=list, metadata={"help": "only these ICD-10 categories or codes"})
@@ -46,9 +76,12 @@ class GenerateConfig:
     max_symptoms: int = field(default=5, metadata={"help": "most symptoms per task"})
     min_example_chars: int = field(default=80, metadata={"help": "shortest style example to use"})
     # Model
-    backend: str = field(default="transformers", metadata={"help": "generation backend"})
+    backend: str = field(default="transformers", metadata={"help": "transformers (in-process) or endpoint (served)"})
     model: str = field(
-        default=DEFAULT_MODEL, metadata={"help": "model id or path; 'gemma-3-270m' is the embedded default"}
+        default=DEFAULT_MODEL,
+        metadata={
+            "help": "model id or path; 'gemma-3-270m' is the embedded default; with an endpoint, the served name"
+        },
     )
     adapter: str = field(
         default="auto",
@@ -63,7 +96,18 @@ class GenerateConfig:
     prompt_format: str = field(default="auto", metadata={"help": "auto, chat or text"})
     dtype: str = field(default="auto", metadata={"help": "auto, bfloat16, float16 or float32"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1… (CUDA if available)"})
-    batch_size: int = field(default=8, metadata={"help": "prompts per generate() call"})
+    batch_size: int = field(default=8, metadata={"help": "most prompts per forward batch of the in-process model"})
+    # Served endpoints
+    endpoint: list[str] = field(
+        default_factory=list,
+        metadata={"help": "endpoint base URL (repeatable: --endpoint URL1 URL2), or a file with one URL per line"},
+    )
+    engine: str = field(
+        default="auto", metadata={"help": "auto (asked at start), vllm, sglang, tgi, llama.cpp, transformers, openai"}
+    )
+    max_concurrency: int = field(default=16, metadata={"help": "requests in flight per endpoint, at most"})
+    timeout: float = field(default=120.0, metadata={"help": "seconds per request before it is retried"})
+    max_retries: int = field(default=5, metadata={"help": "retries per request (429, 5xx, timeouts, bad bodies)"})
     # Filtering
     filter: bool = field(default=True, metadata={"help": "keep only notes that use the symptoms and copy nothing"})
     min_symptom_coverage: float = field(
@@ -73,7 +117,6 @@ class GenerateConfig:
         default=0.7,
         metadata={"help": "a note whose word 3-grams lie in one real note at this share or more is dropped"},
     )
-
     max_attempts: int = field(
         default=3, metadata={"help": "tries per task while the filter rejects its note (1: no retry)"}
     )
@@ -87,43 +130,132 @@ class GenerateConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.template not in ("auto", "example_guided", "instruction"):
             raise ConfigError(f"template must be auto, example_guided or instruction, got {self.template!r}")
+        if self.prompt_format not in ("auto", "chat", "text"):
+            raise ConfigError(f"prompt_format must be auto, chat or text, got {self.prompt_format!r}")
         if not 0 <= self.min_symptom_coverage <= 1 or not 0 <= self.max_copy_score <= 1:
             raise ConfigError("min_symptom_coverage and max_copy_score are shares in [0, 1]")
+        if self.max_concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:
+            raise ConfigError(
+                f"need max_concurrency >= 1, max_retries >= 0 and timeout > 0; got {self.max_concurrency}, "
+                f"{self.max_retries} and {self.timeout}"
+            )
+        if self.backend == "endpoint" and not self.endpoint:
+            raise ConfigError(
+                "backend 'endpoint' needs --endpoint URL (e.g. http://127.0.0.1:8000 from 'medsyn serve')"
+            )
+        if self.endpoint and self.backend == "transformers":
+            self.backend = "endpoint"  # an endpoint given means served generation
 
 
-def resolve_adapter(model: str, adapter: str | None) -> str | None:
-    """``auto`` → the packaged adapter when ``model`` is the embedded default and the adapter ships; ``none`` → None."""
-    if adapter in (None, "", "none"):
-        return None
-    if adapter != "auto":
-        return adapter
-    if model not in (DEFAULT_MODEL, "", None):
-        return None
+# ---------------------------------------------------------------------------------------------- the job's identity
+
+
+def _version(package: str) -> str | None:
     try:
-        from medsyn.finetune import default_adapter_path
-    except ImportError:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
         return None
-    path = default_adapter_path()
-    return str(path) if path and Path(path, "adapter_config.json").exists() else None
 
 
-def resolve_template(template: str, adapter: str | None) -> str:
-    """``auto`` → ``instruction`` for an adapter trained on medsyn's instruction format, else ``example_guided``."""
-    if template != "auto":
-        return template
-    return "instruction" if adapter else "example_guided"
-
-
-def _make_filter(config: GenerateConfig) -> Any:
-    if not config.filter:
+def adapter_hash(adapter: str | None) -> str | None:
+    """A content hash of a local adapter folder (its config and weights); the id itself for a Hub adapter."""
+    if not adapter:
         return None
-    from medsyn.data import load_rumedtop3
-    from medsyn.eval.quality import NoteFilter
+    path = Path(adapter)
+    if not path.is_dir():
+        return adapter
+    digest = hashlib.sha256()
+    for file in sorted(path.glob("adapter_*")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
 
-    real = [n["text"] for n in load_rumedtop3("train")]
-    return NoteFilter.from_real(
-        real, min_symptom_coverage=config.min_symptom_coverage, max_copy_score=config.max_copy_score
-    )
+
+def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]:
+    """Everything that decides which notes a job writes. Runtime knobs (URLs, concurrency, n) are left out."""
+    c = generator.config
+    backend = generator.backend
+    spec: dict[str, Any] = {
+        "backend": c.backend,
+        "model": c.model,
+        "adapter": adapter_label(generator.adapter),
+        "adapter_sha256": adapter_hash(generator.adapter),
+        "template": generator.template,
+        "generation": generator.params.to_dict(),
+        "min_symptoms": c.min_symptoms,
+        "max_symptoms": c.max_symptoms,
+        "min_example_chars": c.min_example_chars,
+        "codes": sorted(c.codes),
+        "seed": c.seed,
+        "graph_fingerprint": graph_fingerprint,
+        "filter": {"on": c.filter, "min_symptom_coverage": c.min_symptom_coverage, "max_copy_score": c.max_copy_score},
+        "max_attempts": c.max_attempts,
+        "medsyn_version": _version("medsyn"),
+        "transformers_version": _version("transformers"),
+    }
+    if c.backend == "transformers":
+        spec["dtype"] = c.dtype
+    if backend is not None and c.backend == "endpoint":
+        served = sorted({m for m in getattr(backend, "served", {}).values() if m})
+        spec["served_model"] = served[0] if len(served) == 1 else served
+        spec["prompt_format"] = "chat" if backend.chat else "text"
+    return spec
+
+
+def fingerprint(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = [k for k in new if k in old and old[k] != new[k]]
+    return [f"{k}: {json.dumps(old[k], ensure_ascii=False)} → {json.dumps(new[k], ensure_ascii=False)}" for k in keys]
+
+
+def check_job(out: Path, spec: dict[str, Any]) -> None:
+    """Refuse to resume a folder that another job wrote; write the job file when the folder is new."""
+    path = out / JOB_FILE
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))["job"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{path} is unreadable ({err}); pass --overwrite to start afresh") from err
+        diff = _differences(old, spec)
+        if diff:
+            raise ConfigError(
+                f"{out} holds notes of a job with other settings ({'; '.join(diff)}); pass --overwrite to start "
+                "afresh there, or another --out"
+            )
+        if all(k in old for k in spec):
+            return
+    elif (out / "shards").exists() and any((out / "shards").glob("part-*.jsonl")):
+        raise ConfigError(
+            f"{out} holds notes but no {JOB_FILE}, so its settings are unknown; pass --overwrite to start afresh "
+            "there, or another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "fingerprint": fingerprint(spec),
+        "job": spec,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def clear_outputs(out: Path) -> None:
+    """Remove what a generation job wrote in ``out`` (for ``--overwrite``); other files stay."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder path")
+    for name in _JOB_OUTPUTS:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+# ---------------------------------------------------------------------------------------------- the job
 
 
 def run_generation(config: GenerateConfig, params: GenerationParams | None = None) -> dict[str, Any]:
@@ -134,151 +266,163 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
         params: sampling parameters.
 
     Returns:
-        A summary: counts of kept and rejected notes, notes/s, tokens/s, the output folder.
-    """
-    from tqdm.auto import tqdm
+        A summary: counts of kept, rejected and failed notes, notes/s, tokens/s, the output folder.
 
+    Raises:
+        ConfigError: the folder holds another job's notes.
+        GenerationAborted: nearly all of the first tasks failed, or every endpoint kept failing. What was done is
+            on disk, and the same command resumes.
+    """
     from medsyn.kg import load_graph
 
     params = params or GenerationParams()
-    kg = load_graph(config.graph)
-    sampler = TaskSampler(
-        kg, config.seed, config.min_symptoms, config.max_symptoms, config.min_example_chars, config.codes or None
-    )
-    tasks = sampler.sample(config.n)
-    adapter = resolve_adapter(config.model, config.adapter)
-    template = resolve_template(config.template, adapter)
-    builder = get_prompt_builder(template)
-    resolved = dump_config(config) | {"adapter": adapter, "template": template, "generation": params.to_dict()}
-    logger.info("config: %s", json.dumps(resolved, ensure_ascii=False))
-
     out = Path(config.out)
+    if config.overwrite:
+        clear_outputs(out)
+    kg = load_graph(config.graph)
+    generator = NoteGenerator(config, params, kg=kg)
+    tasks = generator.sampler.sample(config.n)
+    graph_fp = kg.fingerprint()
+    # Settings are checked before anything is loaded or generated, and again once the backend says what it serves.
+    check_job(out, job_spec(generator, graph_fp))
+
     writer = ShardWriter(out)
     todo = [t for t in tasks if t.id not in writer.done]
     logger.info(
         "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
     )
-    note_filter = _make_filter(config) if todo else None
-    backend = None
+    started = time.perf_counter()
+    stats: dict[str, Any] = {"tokens": 0, "counts": Counter(), "router": None}
+    aborted: GenerationAborted | None = None
     if todo:
-        backend = get_backend(config.backend, **_backend_kwargs(config, adapter))
-        backend.load()
-    started, tokens = time.perf_counter(), 0
-    with writer, tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="generating", unit="note") as bar:
-        for i in range(0, len(todo), config.batch_size):
-            batch = todo[i : i + config.batch_size]
-            # One seed per batch, derived from the job seed and the batch's first task, so reruns are reproducible.
-            batch_seed = (config.seed * 1_000_003 + sum(map(ord, batch[0].id))) % (2**31)
-            records: dict[str, dict[str, Any]] = {}
-            pending = batch
-            for attempt in range(1, config.max_attempts + 1):
-                # Notes the filter turned down are written again with a new seed; the last try is kept either way.
-                prompts = [
-                    builder.messages(t.to_dict()) if backend.chat else builder.text(t.to_dict()) for t in pending
-                ]
-                generations = backend.generate(prompts, params, seed=batch_seed + 7919 * (attempt - 1))
-                for t, p, g in zip(pending, prompts, generations):
-                    records[t.id] = _record(t, p, g, template, config, adapter, backend, params, note_filter, attempt)
-                tokens += sum(g.completion_tokens for g in generations)
-                pending = [t for t in pending if not records[t.id]["kept"]]
-                if not pending:
-                    break
-            writer.write(records[t.id] for t in batch)
-            bar.update(len(batch))
-            bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - started, 1e-9):.1f}")
+        generator.load()
+        spec = job_spec(generator, graph_fp)
+        check_job(out, spec)
+        logger.info("job %s: %s", fingerprint(spec), json.dumps(spec, ensure_ascii=False))
+        try:
+            asyncio.run(_run_tasks(generator, todo, writer, len(tasks), stats))
+        except GenerationAborted as err:
+            aborted = err
+        finally:
+            writer.close()
     elapsed = time.perf_counter() - started
-    card = _card_body(config, resolved, tasks, out)
-    counts = writer.finalize(order=[t.id for t in tasks], card=card)
+    spec_now = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))["job"]
+    counts = writer.finalize(order=[t.id for t in tasks], card=lambda records: _card_body(config, spec_now, records))
     save_config(out / "medsyn_config.yaml", config, params)
+    done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))
     summary = {
         "out": str(out),
         "tasks": len(tasks),
-        "generated_now": len(todo),
+        "generated_now": done_now,
         **counts,
         "seconds": round(elapsed, 1),
-        "notes_per_s": round(len(todo) / elapsed, 3) if todo and elapsed else None,
-        "tokens_per_s": round(tokens / elapsed, 1) if todo and elapsed else None,
+        "notes_per_s": round(done_now / elapsed, 3) if done_now and elapsed else None,
+        "tokens_per_s": round(stats["tokens"] / elapsed, 1) if done_now and elapsed else None,
     }
+    if stats["router"]:
+        summary["endpoints"] = stats["router"]
+    if aborted is not None:
+        raise GenerationAborted(f"{aborted} ({counts['kept'] + counts['rejected']} notes are safe in {out})")
     logger.info("done: %s", summary)
     return summary
 
 
-def _backend_kwargs(config: GenerateConfig, adapter: str | None) -> dict[str, Any]:
-    if config.backend == "transformers":
-        return {
-            "model": config.model,
-            "adapter": adapter,
-            "dtype": config.dtype,
-            "device": config.device,
-            "prompt_format": config.prompt_format,
-        }
-    return {"model": config.model}
+async def _run_tasks(
+    generator: NoteGenerator, todo: list[Task], writer: ShardWriter, total: int, stats: dict[str, Any]
+) -> None:
+    """Run ``todo`` with at most ``backend.max_in_flight`` tasks at a time, writing each record as it finishes."""
+    from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    backend = generator.backend
+    assert backend is not None
+    queue: asyncio.Queue[Task] = asyncio.Queue()
+    for task in todo:
+        queue.put_nowait(task)
+    counts: Counter[str] = stats["counts"]
+    first_errors: Counter[str] = Counter()
+    window = min(len(todo), 20)  # the first tasks: if nearly all fail, the setup is wrong, not the endpoint's day
+    started = time.perf_counter()
+    bar = tqdm(total=total, initial=total - len(todo), desc="generating", unit="note", dynamic_ncols=True)
+
+    async def worker() -> None:
+        while True:
+            try:
+                task = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            record = await generator.agenerate(task)
+            writer.write([record])
+            if is_failed(record):
+                counts["failed"] += 1
+                if counts["kept"] + counts["rejected"] + counts["failed"] <= window:
+                    first_errors[f"{record.get('endpoint') or backend.name}: {record['error']}"] += 1
+            else:
+                counts["kept" if record["kept"] else "rejected"] += 1
+                stats["tokens"] += record.get("completion_tokens") or 0
+            finished = counts["kept"] + counts["rejected"] + counts["failed"]
+            if finished == window and counts["failed"] >= 0.9 * window:
+                error, _ = first_errors.most_common(1)[0]
+                raise GenerationAborted(
+                    f"{counts['failed']} of the first {window} tasks failed; {error}. Check the URL, the served "
+                    "model name (--model) and the key, then run the same command again"
+                )
+            bar.update(1)
+            rate = stats["tokens"] / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(
+                kept=counts["kept"], rejected=counts["rejected"], failed=counts["failed"], tok_s=f"{rate:.0f}"
+            )
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(backend.max_in_flight, len(todo))))]
+    redirect = logging_redirect_tqdm()  # log lines print above the bar instead of through it
+    redirect.__enter__()
+    try:
+        done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+        for w in pending:
+            w.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for w in done:
+            err = w.exception()
+            if isinstance(err, EndpointsUnavailableError):
+                raise GenerationAborted(str(err)) from err
+            if err is not None:
+                raise err
+    finally:
+        bar.close()
+        redirect.__exit__(None, None, None)
+        router = getattr(backend, "router", None)
+        stats["router"] = router.summary() if router is not None else None
+        await backend.aclose()
 
 
-def _record(
-    task: Task,
-    prompt: Any,
-    gen: Any,
-    template: str,
-    config: GenerateConfig,
-    adapter: str | None,
-    backend: Any,
-    params: GenerationParams,
-    note_filter: Any,
-    attempt: int = 1,
-) -> dict[str, Any]:
-    coverage = symptom_coverage(task.symptoms, gen.text)
-    kept, reasons = bool(gen.text.strip()), [] if gen.text.strip() else ["empty"]
-    if note_filter is not None and kept:
-        verdict = note_filter.check(gen.text, task.symptoms, task.example_note)
-        kept, reasons = verdict.keep, list(verdict.reasons)
-    return {
-        "id": task.id,
-        "icd10_code": task.icd10_code,
-        "icd10_name": task.icd10_name,
-        "category": task.category,
-        "symptoms": task.symptoms,
-        "sex": task.sex,
-        "age": task.age,
-        "example_id": task.example_id,
-        "prompt": prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False),
-        "note": gen.text,
-        "template": template,
-        "model": config.model,
-        "adapter": adapter and (Path(adapter).name if Path(adapter).exists() else adapter),
-        "backend": backend.name,
-        "generation_params": json.dumps(params.to_dict(), ensure_ascii=False),
-        "seed": config.seed,
-        "prompt_tokens": gen.prompt_tokens,
-        "completion_tokens": gen.completion_tokens,
-        "finish_reason": gen.finish_reason,
-        "symptom_coverage": round(coverage, 4),
-        "kept": kept,
-        "filter_reasons": reasons,
-        "attempts": attempt,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _card_body(config: GenerateConfig, resolved: dict[str, Any], tasks: list[Task], out: Path) -> str:
+def _card_body(config: GenerateConfig, spec: dict[str, Any], records: list[dict[str, Any]]) -> str:
+    """The card's markdown: every number comes from the records in the folder."""
     import yaml
 
-    codes = sorted({t.category for t in tasks})
+    done = [r for r in records if not is_failed(r)]
+    kept = [r for r in done if r.get("kept")]
+    codes = sorted({r["category"] for r in done})
+    n_symptoms = [len(r["symptoms"]) for r in done] or [0]
+    models = sorted({str(r.get("served_model") or r.get("model")) for r in done})
+    failed = len(records) - len(done)
     return f"""# medsyn synthetic Russian clinical notes
 
 Synthetic outpatient notes (complaints and history) in Russian, one per ICD-10 code task, written by
 [medsyn](https://github.com/medsyn/medsyn) following the MedSyn method (arXiv 2408.02056): each task draws a
-category with weight `J3(N_symp) * J3(N_exmp)`, a code of it, 2-5 of its symptoms from the medical knowledge
-graph, a real note of the same category as a style example, and a patient's sex and age.
+category with weight `J3(N_symp) * J3(N_exmp)`, a code of it, {min(n_symptoms)}-{max(n_symptoms)} of its symptoms
+from the medical knowledge graph, a real note of the same category as a style example, and a patient's sex and age.
 
-- Tasks: {len(tasks)} over {len(codes)} categories; model `{config.model}`, adapter `{resolved["adapter"]}`,
-  prompt template `{resolved["template"]}`.
+- This folder: {len(done)} notes over {len(codes)} categories, {len(kept)} kept by the filter
+  ({len(done) - len(kept)} rejected{f", {failed} tasks failed" if failed else ""}).
+- Model {", ".join(f"`{m}`" for m in models) or "—"}, adapter `{spec.get("adapter")}`, prompt template
+  `{spec.get("template")}`, backend `{spec.get("backend")}`.
 - `default` config: notes that passed the filter (requested symptoms used, no near-copy of a real note).
-  `rejected` config (if present): the others, with `filter_reasons`.
+  `rejected` config (if present): the others, with `filter_reasons`. `failed` config (if present): tasks whose
+  requests failed for good, with `error_type` and `error`; running the job again retries them.
 
 ```python
 from datasets import load_dataset
-ds = load_dataset("{out}")  # or the Hub id this folder was pushed to
+ds = load_dataset("PATH_OR_HUB_ID")  # this folder, or the Hub id it was pushed to
 ```
 
 **These notes are synthetic and not medical advice.** They can contain clinical errors. Use them to train and
@@ -291,9 +435,9 @@ test models, not to inform care.
 
 ## Configuration
 `medsyn_config.yaml` in this folder holds the job's fields; `medsyn generate --config medsyn_config.yaml`
-re-runs it (and resumes it, into the same `out`). Resolved values:
+re-runs it (and resumes it, into the same `out`). `{JOB_FILE}` holds the job's fingerprint:
 
 ```yaml
-{yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False).strip()}
+{yaml.safe_dump(spec, allow_unicode=True, sort_keys=False).strip()}
 ```
 """

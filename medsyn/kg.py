@@ -19,6 +19,7 @@ another path is given. :func:`load_graph` builds it first when it is missing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -195,6 +196,13 @@ class MedicalKG:
         return sorted(
             {self.graph.nodes[u]["code"] for u, _, d in self.graph.edges(data=True) if d["relation"] == "has_example"}
         )
+
+    def fingerprint(self) -> str:
+        """A short hash of the graph's content (nodes, edges and their data; not the build metadata)."""
+        import networkx as nx
+
+        data = json.dumps(nx.node_link_data(self.graph, edges="edges"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

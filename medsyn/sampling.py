@@ -13,6 +13,7 @@ same seed gives the same tasks, and a larger N keeps every task of a smaller one
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 from collections.abc import Iterable
@@ -200,6 +201,49 @@ class TaskSampler:
             age=age,
             example_id=example["id"],
             example_note=example["text"],
+        )
+
+    def custom_task(
+        self,
+        code: str,
+        symptoms: list[str] | None = None,
+        sex: str | None = None,
+        age: int | None = None,
+        seed: int = 0,
+    ) -> Task:
+        """A task for one code with the given fields; the others are drawn as :meth:`task` draws them.
+
+        Its id (``<category>-custom-<hash>``) depends on every field, so two different requests never share one.
+        """
+        category = self.kg.category_of(code)
+        if category not in self.kg.categories():
+            raise MedsynError(
+                f"{code} (category {category}) has no symptoms or real examples in the graph; "
+                f"choose a code of one of: {', '.join(self.kg.categories()[:20])}…"
+            )
+        if sex not in (None, "M", "F"):
+            raise MedsynError(f"sex must be 'M' or 'F', got {sex!r}")
+        if age is not None and not 0 <= age <= 120:
+            raise MedsynError(f"age must be between 0 and 120, got {age}")
+        canonical = self.kg.entry(code)["code"]
+        base = TaskSampler(self.kg, seed, self.min_symptoms, self.max_symptoms, self.min_example_chars, [canonical])
+        drawn = base.task(category, 0)  # a leaf code under the one asked for, symptoms, example, patient
+        chosen = [s.strip() for s in symptoms if s.strip()] if symptoms is not None else drawn.symptoms
+        if not chosen:
+            raise MedsynError("a task needs at least one symptom; give some or leave symptoms unset to draw them")
+        sex = sex or drawn.sex
+        age = age if age is not None else drawn.age
+        key = json.dumps([seed, drawn.icd10_code, chosen, sex, age, drawn.example_id], ensure_ascii=False)
+        return Task(
+            id=f"{category}-custom-{hashlib.sha1(key.encode()).hexdigest()[:10]}",
+            icd10_code=drawn.icd10_code,
+            icd10_name=drawn.icd10_name,
+            category=category,
+            symptoms=chosen,
+            sex=sex,
+            age=age,
+            example_id=drawn.example_id,
+            example_note=drawn.example_note,
         )
 
     def sample(self, n: int) -> list[Task]:

@@ -1,11 +1,14 @@
 """Crash-safe output for generation: append-only JSONL shards, then a Hub-layout dataset folder.
 
-While generating, every finished record is appended to ``<out>/shards/part-NNNNN.jsonl`` and flushed to disk, so a
-killed run loses at most the batch in flight. Each run appends to a new shard file; a line cut short by a kill is
-skipped when shards are read. On resume, the ids already in the shards are skipped, so the same command finishes
-the job without duplicates or losses. :meth:`ShardWriter.finalize` writes ``data/*.parquet`` (kept notes) and
-``rejected/*.parquet`` (notes the filter turned down, kept for inspection) with a README whose YAML ``configs`` let
-``datasets.load_dataset(out)`` load them.
+While generating, every finished record is appended to ``<out>/shards/part-NNNNN.jsonl`` as soon as it is done and
+flushed, so a killed run loses only the requests in flight. Each run appends to a new shard file; a line cut short
+by a kill is skipped when shards are read. On resume, the ids already in the shards are skipped, so the same command
+finishes the job without duplicates or losses. A ``failed`` record (the request failed for good) is kept but never
+counts as done: a re-run tries that task again, and a later success replaces it.
+
+:meth:`ShardWriter.finalize` writes ``data/*.parquet`` (kept notes), ``rejected/*.parquet`` (notes the filter turned
+down, kept for inspection) and ``failed/*.parquet`` (tasks whose requests failed, with the error) with a README whose
+YAML ``configs`` let ``datasets.load_dataset(out)`` load them.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ShardWriter", "FEATURES", "read_shards"]
+__all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "read_shards", "is_failed"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +44,10 @@ FEATURES: dict[str, Any] = {
     "backend": "string",
     "generation_params": "string",
     "seed": "int64",
+    "request_seed": "int64",
+    "endpoint": "string",
+    "served_model": "string",
+    "request_params": "string",
     "prompt_tokens": "int32",
     "completion_tokens": "int32",
     "finish_reason": "string",
@@ -51,11 +59,44 @@ FEATURES: dict[str, Any] = {
 }
 
 
+# The columns of the ``failed`` config: the task, where it was sent, and what went wrong.
+FAILED_FEATURES: dict[str, Any] = {
+    k: FEATURES[k]
+    for k in (
+        "id",
+        "icd10_code",
+        "icd10_name",
+        "category",
+        "symptoms",
+        "sex",
+        "age",
+        "example_id",
+        "template",
+        "model",
+        "backend",
+        "endpoint",
+        "seed",
+        "request_seed",
+        "attempts",
+        "created_at",
+    )
+} | {"error_type": "string", "error": "string"}
+
+
+def is_failed(record: dict[str, Any]) -> bool:
+    """A record whose request failed for good (it carries ``error_type``)."""
+    return bool(record.get("error_type"))
+
+
 def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
-    """All complete records in a shard folder, first occurrence of each id wins."""
+    """All complete records in a shard folder, one per id.
+
+    The first finished record (kept or rejected) of an id wins; a failed record stands only until the task is done.
+    """
     records: dict[str, dict[str, Any]] = {}
     for shard in sorted(shard_dir.glob("part-*.jsonl")):
-        with shard.open(encoding="utf-8") as fh:
+        # errors="replace": a kill in the middle of a Cyrillic character leaves half a UTF-8 sequence on the last line
+        with shard.open(encoding="utf-8", errors="replace") as fh:
             for lineno, line in enumerate(fh, 1):
                 if not line.endswith("\n"):
                     logger.warning("%s:%d was cut short (a killed run); skipping that record", shard.name, lineno)
@@ -65,7 +106,12 @@ def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
                 except json.JSONDecodeError:
                     logger.warning("%s:%d is not valid JSON; skipping it", shard.name, lineno)
                     continue
-                records.setdefault(record["id"], record)
+                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                    logger.warning("%s:%d is not a medsyn record (no 'id'); skipping it", shard.name, lineno)
+                    continue
+                old = records.get(record["id"])
+                if old is None or (is_failed(old) and not is_failed(record)) or (is_failed(old) and is_failed(record)):
+                    records[record["id"]] = record
     return list(records.values())
 
 
@@ -80,14 +126,20 @@ class ShardWriter:
         self.out_dir = Path(out_dir)
         self.shard_dir = self.out_dir / "shards"
         self.shard_dir.mkdir(parents=True, exist_ok=True)
-        self.done: set[str] = {r["id"] for r in read_shards(self.shard_dir)}
+        self.done: set[str] = {r["id"] for r in read_shards(self.shard_dir) if not is_failed(r)}
         existing = sorted(self.shard_dir.glob("part-*.jsonl"))
         index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         self.path = self.shard_dir / f"part-{index:05d}.jsonl"
         self._fh = None
+        self._synced = 0.0
 
-    def write(self, records: Iterable[dict[str, Any]]) -> int:
-        """Append records (skipping ids already written) and force them to disk. Returns how many were new."""
+    def write(self, records: Iterable[dict[str, Any]], sync_every: float = 1.0) -> int:
+        """Append records (skipping ids already done) and flush them. Returns how many were new.
+
+        Each write reaches the operating system at once, so a killed process loses nothing written; an fsync at
+        most every ``sync_every`` seconds (and on close) guards against a crash of the machine without making
+        thousands of notes per second wait on the disk.
+        """
         if self._fh is None:
             self._fh = self.path.open("a", encoding="utf-8")
         n = 0
@@ -95,14 +147,20 @@ class ShardWriter:
             if record["id"] in self.done:
                 continue
             self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            self.done.add(record["id"])
+            if not is_failed(record):
+                self.done.add(record["id"])
             n += 1
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        now = time.monotonic()
+        if now - self._synced >= sync_every:
+            os.fsync(self._fh.fileno())
+            self._synced = now
         return n
 
     def close(self) -> None:
         if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
 
@@ -112,15 +170,19 @@ class ShardWriter:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def finalize(self, order: list[str] | None = None, card: str | None = None) -> dict[str, int]:
+    def finalize(
+        self,
+        order: list[str] | None = None,
+        card: str | Callable[[list[dict[str, Any]]], str] | None = None,
+    ) -> dict[str, int]:
         """Write the parquet files and README from all shards.
 
         Args:
             order: task ids in generation order; records are written in this order (others after, by id).
-            card: the README body (markdown) under the YAML header.
+            card: the README body (markdown) under the YAML header, or a function of the records that returns it.
 
         Returns:
-            ``{"kept": n, "rejected": m}``.
+            ``{"kept": n, "rejected": m, "failed": k}``.
         """
         import datasets
 
@@ -128,27 +190,37 @@ class ShardWriter:
         records = read_shards(self.shard_dir)
         rank = {tid: i for i, tid in enumerate(order or [])}
         records.sort(key=lambda r: (rank.get(r["id"], len(rank)), r["id"]))
-        features = datasets.Features({k: _feature(v) for k, v in FEATURES.items()})
         counts, files = {}, {}
-        for split_dir, keep in (("data", True), ("rejected", False)):
-            rows = [{k: r.get(k) for k in FEATURES} for r in records if bool(r.get("kept", True)) is keep]
+        for split_dir, name, columns in (
+            ("data", "kept", FEATURES),
+            ("rejected", "rejected", FEATURES),
+            ("failed", "failed", FAILED_FEATURES),
+        ):
+            if name == "failed":
+                rows = [r for r in records if is_failed(r)]
+            else:
+                rows = [r for r in records if not is_failed(r) and bool(r.get("kept", True)) is (name == "kept")]
+            rows = [{k: r.get(k) for k in columns} for r in rows]
             target = self.out_dir / split_dir
             for old in target.glob("*.parquet"):
                 old.unlink()
-            counts["kept" if keep else "rejected"] = len(rows)
-            if not rows and keep:
-                logger.warning("no note passed the filter; load the 'rejected' config to see why")
-            if rows:
-                target.mkdir(parents=True, exist_ok=True)
-                # The file name carries a fingerprint of its rows and the card names the file, not a glob: datasets
-                # caches a local folder by the card's data_files, and a resumed run would otherwise be served the
-                # old cached copy.
-                digest = hashlib.sha1("\n".join(r["id"] for r in rows).encode()).hexdigest()[:10]
-                name = f"train-{len(rows):06d}-{digest}.parquet"
-                columns = {k: [r[k] for r in rows] for k in FEATURES}
-                datasets.Dataset.from_dict(columns, features=features).to_parquet(str(target / name))
-                files[split_dir] = f"{split_dir}/{name}"
-        (self.out_dir / "README.md").write_text(_card_header(counts, files) + (card or ""), encoding="utf-8")
+            counts[name] = len(rows)
+            if not rows:
+                continue
+            target.mkdir(parents=True, exist_ok=True)
+            # The file name carries a fingerprint of its rows and the card names the file, not a glob: datasets
+            # caches a local folder by the card's data_files, and a resumed run would otherwise be served the
+            # old cached copy.
+            digest = hashlib.sha1("\n".join(r["id"] for r in rows).encode()).hexdigest()[:10]
+            file_name = f"train-{len(rows):06d}-{digest}.parquet"
+            features = datasets.Features({k: _feature(v) for k, v in columns.items()})
+            table = {k: [r[k] for r in rows] for k in columns}
+            datasets.Dataset.from_dict(table, features=features).to_parquet(str(target / file_name))
+            files[split_dir] = f"{split_dir}/{file_name}"
+        if not counts["kept"]:
+            logger.warning("no note passed the filter; load the 'rejected' config to see why")
+        body = card(records) if callable(card) else (card or "")
+        (self.out_dir / "README.md").write_text(_card_header(counts, files) + body, encoding="utf-8")
         return counts
 
 
@@ -164,19 +236,32 @@ def _feature(spec: Any) -> Any:
     return datasets.Value(spec)
 
 
+def _features_yaml(columns: dict[str, Any]) -> list[dict[str, str]]:
+    return [
+        {"name": name, "list": spec[0]} if isinstance(spec, list) else {"name": name, "dtype": spec}
+        for name, spec in columns.items()
+    ]
+
+
 def _card_header(counts: dict[str, int], files: dict[str, str]) -> str:
     """YAML front matter: Hub metadata and the configs that map folders to splits."""
     import yaml
 
-    features = []
-    for name, spec in FEATURES.items():
-        features.append({"name": name, "list": spec[0]} if isinstance(spec, list) else {"name": name, "dtype": spec})
-    default_files = [{"split": "train", "path": files.get("data", "data/*.parquet")}]
-    configs = [{"config_name": "default", "default": True, "data_files": default_files}]
-    if "rejected" in files:
-        rejected = {"config_name": "rejected", "data_files": [{"split": "train", "path": files["rejected"]}]}
-        # datasets infers the file format from the first config, so a folder with no kept note lists rejected first
-        configs = configs + [rejected] if "data" in files else [rejected, *configs]
+    configs, infos = [], []
+    for split_dir, config_name, columns in (
+        ("data", "default", FEATURES),
+        ("rejected", "rejected", FEATURES),
+        ("failed", "failed", FAILED_FEATURES),
+    ):
+        if split_dir not in files and config_name != "default":
+            continue
+        entry: dict[str, Any] = {"config_name": config_name} | ({"default": True} if config_name == "default" else {})
+        entry["data_files"] = [{"split": "train", "path": files.get(split_dir, f"{split_dir}/*.parquet")}]
+        configs.append(entry)
+        infos.append({"config_name": config_name, "features": _features_yaml(columns)})
+    if "data" not in files and len(configs) > 1:
+        # datasets infers the file format from the first config, so a folder with no kept note lists another first
+        configs.append(configs.pop(0))
     meta = {
         "language": ["ru"],
         "license": "apache-2.0",
@@ -185,7 +270,7 @@ def _card_header(counts: dict[str, int], files: dict[str, str]) -> str:
         "pretty_name": "medsyn synthetic Russian clinical notes",
         "size_categories": [_size_category(counts.get("kept", 0))],
         "configs": configs,
-        "dataset_info": {"features": features},
+        "dataset_info": infos,
     }
     return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n"
 

@@ -18,6 +18,7 @@ __all__ = ["Backend", "Generation", "GenerationParams", "BACKENDS", "get_backend
 # name -> "module:Class", imported on demand so that optional dependencies stay optional.
 BACKENDS: dict[str, str] = {
     "transformers": "medsyn.backends.transformers:TransformersBackend",
+    "endpoint": "medsyn.backends.endpoint:EndpointBackend",
 }
 
 

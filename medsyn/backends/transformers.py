@@ -22,6 +22,10 @@ class TransformersBackend(Backend):
         dtype: ``auto``, ``bfloat16``, ``float16`` or ``float32``.
         device: ``cpu``, ``cuda``…; CUDA when available if ``None``.
         prompt_format: ``auto`` (chat messages when the tokenizer has a chat template), ``chat`` or ``text``.
+        batch_size: the most prompts per forward batch when requests arrive one by one (:meth:`agenerate`).
+
+    With ``seeds`` (one per prompt), each row samples from its own generator, so a note depends on its prompt
+    and seed, not on which other prompts share its batch.
     """
 
     name = "transformers"
@@ -33,6 +37,7 @@ class TransformersBackend(Backend):
         dtype: str = "auto",
         device: str | None = None,
         prompt_format: str = "auto",
+        batch_size: int = 8,
     ) -> None:
         if prompt_format not in ("auto", "chat", "text"):
             raise BackendError(f"prompt_format must be auto, chat or text, got {prompt_format!r}")
@@ -41,6 +46,8 @@ class TransformersBackend(Backend):
         self.dtype = dtype
         self.device = device
         self.prompt_format = prompt_format
+        self.batch_size = batch_size
+        self.max_in_flight = 2 * batch_size  # one batch running, the next one filling
         self.model: Any = None
         self.tokenizer: Any = None
 
@@ -66,7 +73,13 @@ class TransformersBackend(Backend):
             return prompt
         return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
-    def generate(self, prompts: list[Prompt], params: GenerationParams, seed: int | None = None) -> list[Generation]:
+    def generate(
+        self,
+        prompts: list[Prompt],
+        params: GenerationParams,
+        seed: int | None = None,
+        seeds: list[int] | None = None,
+    ) -> list[Generation]:
         import torch
 
         if self.model is None:
@@ -85,7 +98,10 @@ class TransformersBackend(Backend):
             "repetition_penalty": params.repetition_penalty,
             "pad_token_id": self.tokenizer.pad_token_id,
         }
-        if sample:
+        if sample and seeds is not None:
+            # Greedy decoding over logits that a per-row sampler has reduced to the one token it drew.
+            kwargs.update(do_sample=False, logits_processor=[_per_row_sampler(params, seeds, self.model.device)])
+        elif sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
         with torch.inference_mode():
             try:
@@ -116,3 +132,27 @@ class TransformersBackend(Backend):
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_id, "adapter": self.adapter}
+
+
+def _per_row_sampler(params: GenerationParams, seeds: list[int], device: Any) -> Any:
+    """A logits processor that samples each row with its own seeded generator (temperature, top-k, top-p)."""
+    import torch
+    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    warpers = [TemperatureLogitsWarper(params.temperature)]
+    if params.top_k:
+        warpers.append(TopKLogitsWarper(params.top_k))
+    if params.top_p < 1:
+        warpers.append(TopPLogitsWarper(params.top_p))
+    generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+    class PerRowSampler(LogitsProcessor):
+        def __call__(self, input_ids: Any, scores: Any) -> Any:
+            for warp in warpers:
+                scores = warp(input_ids, scores)
+            probs = torch.softmax(scores.float(), dim=-1)
+            picked = torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)])
+            out = torch.full_like(scores, float("-inf"))
+            return out.scatter_(1, picked.view(-1, 1), 0.0)
+
+    return PerRowSampler()

@@ -1,0 +1,198 @@
+"""Routing and fault handling for served generation: endpoint health, adaptive concurrency, retry delays.
+
+Pure asyncio logic with no HTTP, so it is tested on its own and shared by every served engine.
+
+- **Least in-flight first.** A request goes to the healthy endpoint with the fewest requests in flight.
+- **Adaptive concurrency (AIMD).** Each endpoint starts at ``max_concurrency``. A 429 cuts its limit to three
+  quarters (at most once per cool-down); every ``limit`` successes in a row add one back, up to the maximum.
+- **Circuit breaker.** ``fail_threshold`` failures in a row (connection, timeout, 5xx, malformed body) take an
+  endpoint out of rotation for a cool-down that doubles up to ``max_cooldown``. After it, one probe request is let
+  through: a success puts the endpoint back, a failure opens the circuit again.
+- **Retry delays.** Exponential backoff with full jitter, or the server's ``Retry-After`` when it gives one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+from medsyn.errors import BackendError
+
+__all__ = ["EndpointState", "Router", "EndpointsUnavailableError", "backoff_delay"]
+
+
+class EndpointsUnavailableError(BackendError):
+    """Every endpoint stayed out of rotation for longer than the router waits."""
+
+
+def backoff_delay(retry: int, base: float = 0.5, cap: float = 8.0, retry_after: float | None = None) -> float:
+    """Seconds to wait before retry number ``retry`` (0-based): ``Retry-After`` if given, else jittered backoff.
+
+    Example:
+        >>> 0.25 <= backoff_delay(0) <= 0.5 and backoff_delay(0, retry_after=3.0) == 3.0
+        True
+    """
+    if retry_after is not None and retry_after >= 0:
+        return min(float(retry_after), 60.0)
+    ceiling = min(cap, base * 2**retry)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class EndpointState:
+    """One served endpoint as the router sees it."""
+
+    url: str
+    max_concurrency: int
+    fail_threshold: int = 3
+    cooldown: float = 2.0
+    max_cooldown: float = 60.0
+    overload_cooldown: float = 2.0
+    limit: float = field(init=False)
+    in_flight: int = 0
+    consecutive_failures: int = 0
+    successes_in_a_row: int = 0
+    down_until: float = 0.0
+    probing: bool = False
+    last_cut: float = -1e9
+    next_cooldown: float = field(init=False)
+    ok: int = 0
+    failed: int = 0
+    overloaded: int = 0
+    last_error: str = ""
+
+    def __post_init__(self) -> None:
+        self.limit = float(self.max_concurrency)
+        self.next_cooldown = self.cooldown
+
+    @property
+    def down(self) -> bool:
+        return self.down_until > 0
+
+    def can_take(self, now: float) -> bool:
+        """Whether a new request may go here now."""
+        if self.down:
+            # half-open: once the cool-down is over, exactly one probe request at a time
+            return now >= self.down_until and not self.probing and self.in_flight == 0
+        return self.in_flight < max(1, int(self.limit))
+
+    def on_success(self) -> None:
+        self.ok += 1
+        self.consecutive_failures = 0
+        if self.down:
+            self.down_until, self.probing, self.next_cooldown = 0.0, False, self.cooldown
+        self.successes_in_a_row += 1
+        if self.successes_in_a_row >= max(1, int(self.limit)) and self.limit < self.max_concurrency:
+            self.limit = min(self.max_concurrency, self.limit + 1)
+            self.successes_in_a_row = 0
+
+    def on_overload(self, now: float) -> None:
+        """A 429: the engine is full. Cut concurrency, but not again within the cool-down."""
+        self.overloaded += 1
+        self.successes_in_a_row = 0
+        if now - self.last_cut >= self.overload_cooldown:
+            self.limit = max(1.0, self.limit * 0.75)
+            self.last_cut = now
+
+    def on_failure(self, now: float, error: str) -> None:
+        self.failed += 1
+        self.successes_in_a_row = 0
+        self.consecutive_failures += 1
+        self.last_error = error
+        if self.down or self.consecutive_failures >= self.fail_threshold:
+            self.down_until = now + self.next_cooldown
+            self.next_cooldown = min(self.max_cooldown, self.next_cooldown * 2)
+            self.probing = False
+
+    def on_neutral(self) -> None:
+        """A request that ended without saying anything about the endpoint's health (a 4xx, a cancel)."""
+        if self.down:
+            self.probing = False
+
+
+class Router:
+    """Hands out endpoints to requests: least in-flight first among those that can take one.
+
+    Args:
+        endpoints: the endpoints.
+        give_up_after: seconds with every endpoint out of rotation before :meth:`acquire` raises.
+    """
+
+    def __init__(self, endpoints: list[EndpointState], give_up_after: float = 300.0) -> None:
+        if not endpoints:
+            raise BackendError("no endpoint given; pass --endpoint URL (repeatable) or a file of URLs")
+        self.endpoints = endpoints
+        self.give_up_after = give_up_after
+        self._changed: asyncio.Condition | None = None
+        self._all_down_since: float | None = None
+
+    def _condition(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    def pick(self, now: float) -> EndpointState | None:
+        """The endpoint a request would get now, or ``None`` if none can take one."""
+        ready = [e for e in self.endpoints if e.can_take(now)]
+        if not ready:
+            return None
+        return min(ready, key=lambda e: (e.in_flight / max(e.limit, 1.0), e.in_flight, self.endpoints.index(e)))
+
+    async def acquire(self) -> EndpointState:
+        """Wait for an endpoint that can take a request and count the request in flight there."""
+        changed = self._condition()
+        async with changed:
+            while True:
+                now = time.monotonic()
+                endpoint = self.pick(now)
+                if endpoint is not None:
+                    endpoint.in_flight += 1
+                    if endpoint.down:
+                        endpoint.probing = True
+                    self._all_down_since = None
+                    return endpoint
+                if all(e.down for e in self.endpoints):
+                    self._all_down_since = self._all_down_since or now
+                    if now - self._all_down_since > self.give_up_after:
+                        errors = "; ".join(f"{e.url}: {e.last_error}" for e in self.endpoints)
+                        raise EndpointsUnavailableError(
+                            f"every endpoint has been failing for {self.give_up_after:.0f} s ({errors}); "
+                            "check that the servers are up, then run the same command again to resume"
+                        )
+                wake = [e.down_until - now for e in self.endpoints if e.down and e.down_until > now]
+                try:
+                    await asyncio.wait_for(changed.wait(), timeout=min(wake) if wake else 1.0)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def release(self, endpoint: EndpointState, outcome: str, error: str = "") -> None:
+        """Count a request as finished: ``ok``, ``overload`` (429), ``failure`` or ``neutral``."""
+        now = time.monotonic()
+        endpoint.in_flight -= 1
+        if outcome == "ok":
+            endpoint.on_success()
+        elif outcome == "overload":
+            endpoint.on_overload(now)
+        elif outcome == "failure":
+            endpoint.on_failure(now, error)
+        else:
+            endpoint.on_neutral()
+        changed = self._condition()
+        async with changed:
+            changed.notify_all()
+
+    def summary(self) -> list[dict[str, object]]:
+        """Per-endpoint counters for the run's log and summary."""
+        return [
+            {
+                "url": e.url,
+                "ok": e.ok,
+                "failed": e.failed,
+                "overloaded": e.overloaded,
+                "limit": int(e.limit),
+                "down": e.down,
+            }
+            for e in self.endpoints
+        ]

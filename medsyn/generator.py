@@ -1,0 +1,297 @@
+"""One note at a time: the :class:`NoteGenerator` that the job, the Space and scripts share.
+
+A ``NoteGenerator`` holds a backend, a prompt builder, sampling parameters and the quality filter. It turns a
+:class:`~medsyn.sampling.Task` into a finished record: it renders the prompt, asks the backend with a per-request
+seed, checks the note, tries again with the next seed while the filter turns it down, and records everything a
+dataset row needs. A request that fails for good (a 4xx answer, retries exhausted) becomes a ``failed`` record
+that names the error; the job never counts it as done, so a re-run tries it again.
+
+Example:
+    >>> gen = NoteGenerator(GenerateConfig(), GenerationParams())      # doctest: +SKIP
+    >>> gen.load()                                                      # doctest: +SKIP
+    >>> task = gen.task("M54.5", symptoms=["боль в пояснице"], age=52) # doctest: +SKIP
+    >>> gen.generate([task])[0]["note"]                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from medsyn.backends import Backend, GenerationParams, get_backend
+from medsyn.backends.base import Generation, request_seed
+from medsyn.models import DEFAULT_MODEL
+from medsyn.prompts import get_prompt_builder
+from medsyn.sampling import Task, TaskSampler
+from medsyn.text import symptom_coverage
+
+if TYPE_CHECKING:
+    from medsyn.generate import GenerateConfig
+    from medsyn.kg import MedicalKG
+
+__all__ = ["NoteGenerator", "resolve_adapter", "resolve_template", "resolve_prompt_format"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_adapter(model: str, adapter: str | None, backend: str = "transformers") -> str | None:
+    """``auto`` → the packaged adapter when ``model`` is the embedded default run in-process; ``none`` → None.
+
+    A served model has its adapter merged or loaded by the server, so ``auto`` means none for an endpoint.
+    """
+    if adapter in (None, "", "none"):
+        return None
+    if adapter != "auto":
+        return adapter
+    if backend != "transformers" or model not in (DEFAULT_MODEL, "", None):
+        return None
+    try:
+        from medsyn.finetune import default_adapter_path
+    except ImportError:
+        return None
+    path = default_adapter_path()
+    return str(path) if path and Path(path, "adapter_config.json").exists() else None
+
+
+def resolve_template(template: str, adapter: str | None, served_medsyn_model: bool = False) -> str:
+    """``auto`` → ``instruction`` for a model trained on medsyn's instruction format, else ``example_guided``."""
+    if template != "auto":
+        return template
+    return "instruction" if adapter or served_medsyn_model else "example_guided"
+
+
+def resolve_prompt_format(prompt_format: str, template: str) -> str:
+    """``auto`` for an endpoint: plain text for the instruction format (base and adapter models), chat otherwise."""
+    if prompt_format != "auto":
+        return prompt_format
+    return "text" if template == "instruction" else "chat"
+
+
+def adapter_label(adapter: str | None) -> str | None:
+    """How an adapter is named on rows and cards: a folder's name, never a machine path."""
+    if not adapter:
+        return None
+    return Path(adapter).name if Path(adapter).exists() else adapter
+
+
+class NoteGenerator:
+    """Config + sampling parameters → finished note records.
+
+    Args:
+        config: the generation config (model, backend, template, filter and retry settings).
+        params: sampling parameters.
+        kg: the knowledge graph (loaded from ``config.graph`` when ``None``).
+        note_filter: a :class:`~medsyn.eval.quality.NoteFilter`; built from RuMedTop3 train when ``None`` and
+            ``config.filter`` is on.
+    """
+
+    def __init__(
+        self,
+        config: GenerateConfig,
+        params: GenerationParams | None = None,
+        kg: MedicalKG | None = None,
+        note_filter: Any = None,
+    ) -> None:
+        self.config = config
+        self.params = params or GenerationParams()
+        self._kg = kg
+        self.note_filter = note_filter
+        self.adapter = resolve_adapter(config.model, config.adapter, config.backend)
+        self.template = resolve_template(config.template, self.adapter, _serves_medsyn_model(config))
+        self.builder = get_prompt_builder(self.template)
+        self.backend: Backend | None = None
+        self._sampler: TaskSampler | None = None
+
+    # ------------------------------------------------------------------ parts
+
+    @property
+    def kg(self) -> MedicalKG:
+        if self._kg is None:
+            from medsyn.kg import load_graph
+
+            self._kg = load_graph(self.config.graph)
+        return self._kg
+
+    @property
+    def sampler(self) -> TaskSampler:
+        if self._sampler is None:
+            c = self.config
+            self._sampler = TaskSampler(
+                self.kg, c.seed, c.min_symptoms, c.max_symptoms, c.min_example_chars, c.codes or None
+            )
+        return self._sampler
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """The options :func:`~medsyn.backends.get_backend` gets for this config."""
+        c = self.config
+        if c.backend == "transformers":
+            return {
+                "model": c.model,
+                "adapter": self.adapter,
+                "dtype": c.dtype,
+                "device": c.device,
+                "prompt_format": c.prompt_format,
+                "batch_size": c.batch_size,
+            }
+        if c.backend == "endpoint":
+            return {
+                "endpoints": c.endpoint,
+                "model": None if c.model in ("", DEFAULT_MODEL, "auto") else c.model,
+                "prompt_format": resolve_prompt_format(c.prompt_format, self.template),
+                "engine": c.engine,
+                "max_concurrency": c.max_concurrency,
+                "timeout": c.timeout,
+                "max_retries": c.max_retries,
+            }
+        return {"model": c.model}
+
+    def load(self) -> NoteGenerator:
+        """Create the backend and the filter. Returns ``self``."""
+        if self.backend is None:
+            self.backend = get_backend(self.config.backend, **self.backend_kwargs())
+            self.backend.load()
+        if self.note_filter is None and self.config.filter:
+            from medsyn.data import load_rumedtop3
+            from medsyn.eval.quality import NoteFilter
+
+            real = [n["text"] for n in load_rumedtop3("train")]
+            self.note_filter = NoteFilter.from_real(
+                real,
+                min_symptom_coverage=self.config.min_symptom_coverage,
+                max_copy_score=self.config.max_copy_score,
+            )
+        return self
+
+    # ------------------------------------------------------------------ tasks
+
+    def task(
+        self,
+        code: str,
+        symptoms: list[str] | None = None,
+        sex: str | None = None,
+        age: int | None = None,
+        seed: int = 0,
+    ) -> Task:
+        """One task for ``code``: the given fields, the rest drawn as the sampler draws them.
+
+        Args:
+            code: an ICD-10 category or code with symptoms in the graph (e.g. ``M54`` or ``M54.5``).
+            symptoms: the symptoms to ask for (drawn from the graph when ``None``).
+            sex: ``"M"`` or ``"F"`` (drawn, respecting sex-specific codes, when ``None``).
+            age: the patient's age (drawn when ``None``).
+            seed: the random seed of the draws.
+        """
+        return self.sampler.custom_task(code, symptoms=symptoms, sex=sex, age=age, seed=seed)
+
+    def prompt(self, task: Task) -> Any:
+        """The prompt for ``task`` in the backend's format (chat messages or text)."""
+        chat = self.backend.chat if self.backend is not None else False
+        row = task.to_dict()
+        return self.builder.messages(row) if chat else self.builder.text(row)
+
+    # ------------------------------------------------------------------ generation
+
+    def generate(self, tasks: list[Task]) -> list[dict[str, Any]]:
+        """Generate a record for each task (blocking; runs the tasks concurrently)."""
+        if self.backend is None:
+            self.load()
+
+        async def run() -> list[dict[str, Any]]:
+            try:
+                return list(await asyncio.gather(*(self.agenerate(t) for t in tasks)))
+            finally:
+                await self.backend.aclose()
+
+        return asyncio.run(run())
+
+    async def agenerate(self, task: Task) -> dict[str, Any]:
+        """One finished record for ``task``: kept, rejected after ``max_attempts`` tries, or failed."""
+        from medsyn.backends.endpoint import RequestFailed
+
+        assert self.backend is not None, "call load() first"
+        prompt = self.prompt(task)
+        record: dict[str, Any] = {}
+        for attempt in range(1, self.config.max_attempts + 1):
+            seed = request_seed(self.config.seed, task.id, attempt)
+            try:
+                generation = await self.backend.agenerate(prompt, self.params, seed)
+            except RequestFailed as err:
+                return self.failed_record(task, prompt, seed, attempt, err.kind, str(err), err.endpoint)
+            except Exception as err:  # noqa: BLE001 - a local backend's error fails the task, not the run
+                if isinstance(err, asyncio.CancelledError):
+                    raise
+                logger.warning("task %s failed: %s: %s", task.id, type(err).__name__, err)
+                return self.failed_record(task, prompt, seed, attempt, type(err).__name__, str(err), None)
+            record = self.record(task, prompt, generation, seed, attempt)
+            if record["kept"]:
+                break
+        return record
+
+    def verdict(self, task: Task, text: str) -> tuple[bool, list[str]]:
+        """Whether the filter keeps ``text`` for ``task``, and why not."""
+        if not text.strip():
+            return False, ["empty"]
+        if self.note_filter is None:
+            return True, []
+        result = self.note_filter.check(text, task.symptoms, task.example_note)
+        return result.keep, list(result.reasons)
+
+    def _base(self, task: Task, prompt: Any, seed: int, attempt: int) -> dict[str, Any]:
+        return {
+            "id": task.id,
+            "icd10_code": task.icd10_code,
+            "icd10_name": task.icd10_name,
+            "category": task.category,
+            "symptoms": task.symptoms,
+            "sex": task.sex,
+            "age": task.age,
+            "example_id": task.example_id,
+            "prompt": prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False),
+            "template": self.template,
+            "model": self.config.model,
+            "adapter": adapter_label(self.adapter),
+            "backend": self.backend.name if self.backend else self.config.backend,
+            "generation_params": json.dumps(self.params.to_dict(), ensure_ascii=False),
+            "seed": self.config.seed,
+            "request_seed": seed,
+            "attempts": attempt,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def record(self, task: Task, prompt: Any, gen: Generation, seed: int, attempt: int) -> dict[str, Any]:
+        """The dataset row of one generated note, with the filter's verdict."""
+        kept, reasons = self.verdict(task, gen.text)
+        meta = gen.meta
+        return self._base(task, prompt, seed, attempt) | {
+            "note": gen.text,
+            "endpoint": meta.get("endpoint"),
+            "served_model": meta.get("served_model"),
+            "request_params": json.dumps(meta["request_params"], ensure_ascii=False)
+            if "request_params" in meta
+            else None,
+            "prompt_tokens": gen.prompt_tokens,
+            "completion_tokens": gen.completion_tokens,
+            "finish_reason": gen.finish_reason,
+            "symptom_coverage": round(symptom_coverage(task.symptoms, gen.text), 4),
+            "kept": kept,
+            "filter_reasons": reasons,
+        }
+
+    def failed_record(
+        self, task: Task, prompt: Any, seed: int, attempt: int, kind: str, message: str, endpoint: str | None
+    ) -> dict[str, Any]:
+        """The row of a task whose request failed for good; ``error_type`` marks it failed."""
+        return self._base(task, prompt, seed, attempt) | {
+            "endpoint": endpoint,
+            "error_type": kind,
+            "error": message[:500],
+        }
+
+
+def _serves_medsyn_model(config: GenerateConfig) -> bool:
+    """An endpoint whose model is medsyn's merged default (``medsyn serve``) takes the instruction format."""
+    return config.backend == "endpoint" and "medsyn" in str(config.model).lower()

@@ -1,0 +1,200 @@
+"""Loopback HTTP helpers for testing and benchmarking served generation, with no dependency beyond asyncio.
+
+- :class:`SimulatedEngine` answers ``/v1/models``, ``/v1/completions`` and ``/v1/chat/completions`` like an
+  OpenAI-compatible engine, after a latency of ``ttft + tokens / tokens_per_s``. It stands in for a fleet of real
+  engines when measuring how many one medsyn process keeps busy.
+- :class:`FaultProxy` sits in front of a real server and, request by request, answers 429 with ``Retry-After``,
+  503, stalls past the client's timeout, sends malformed JSON, drops the connection, answers 400, or forwards.
+
+Both bind to 127.0.0.1 only. ``python -m medsyn.serving.sim --port 9000`` runs one simulated engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["SimulatedEngine", "FaultProxy", "HttpRequest"]
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
+
+
+class HttpRequest:
+    def __init__(self, method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+        self.method, self.path, self.headers, self.body = method, path, headers, body
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+
+async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
+    line = await reader.readline()
+    if not line:
+        return None
+    method, path, _ = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = h.decode("latin-1").partition(":")
+        headers[k.strip().lower()] = v.strip()
+    body = await reader.readexactly(int(headers.get("content-length", 0) or 0))
+    return HttpRequest(method, path, headers, body)
+
+
+def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+    head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Length: {len(body)}"]
+    head += ["Content-Type: application/json"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+class _Server:
+    """A keep-alive HTTP/1.1 server on 127.0.0.1 whose subclasses answer in :meth:`handle`."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.server: asyncio.AbstractServer | None = None
+        self.requests = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> _Server:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, backlog=4096)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            if hasattr(self.server, "close_clients"):
+                self.server.close_clients()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request = await _read_request(reader)
+                if request is None:
+                    break
+                self.requests += 1
+                answer = await self.handle(request)
+                if answer is None:  # drop the connection without an answer
+                    break
+                writer.write(answer)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def handle(self, request: HttpRequest) -> bytes | None:
+        raise NotImplementedError
+
+
+class SimulatedEngine(_Server):
+    """An OpenAI-compatible engine that takes ``ttft + n / tokens_per_s`` seconds per request.
+
+    Args:
+        port: 0 picks a free port.
+        model: the served model name.
+        ttft: seconds to the first token.
+        tokens_per_s: decode speed of one request (requests do not slow each other, as under batching).
+    """
+
+    def __init__(self, port: int = 0, model: str = "sim", ttft: float = 0.05, tokens_per_s: float = 200.0) -> None:
+        super().__init__(port)
+        self.model, self.ttft, self.tokens_per_s = model, ttft, tokens_per_s
+
+    async def handle(self, request: HttpRequest) -> bytes | None:
+        if request.method == "GET" and request.path.startswith("/v1/models"):
+            data = {"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "sim"}]}
+            return _response(200, json.dumps(data).encode())
+        if request.method != "POST" or request.path not in ("/v1/completions", "/v1/chat/completions"):
+            return _response(404, b'{"error": "not found"}')
+        body = request.json()
+        n = int(body.get("max_tokens") or 16)
+        await asyncio.sleep(self.ttft + n / self.tokens_per_s)
+        seed = str(body.get("seed"))
+        words = ["жалобы", "на", "боль", "в", "пояснице", "слабость", "кашель", "головная", "температура"]
+        digest = hashlib.sha256(seed.encode()).digest()
+        text = " ".join(words[b % len(words)] for b in digest[: min(n, 32)])
+        usage = {"prompt_tokens": len(str(body.get("prompt") or body.get("messages"))) // 4, "completion_tokens": n}
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "length"}
+        if request.path == "/v1/completions":
+            choice["text"] = text
+            obj = "text_completion"
+        else:
+            choice["message"] = {"role": "assistant", "content": text}
+            obj = "chat.completion"
+        data = {"id": "sim", "object": obj, "created": int(time.time()), "model": self.model, "choices": [choice]}
+        return _response(200, json.dumps(data | {"usage": usage}, ensure_ascii=False).encode())
+
+
+class FaultProxy(_Server):
+    """Forwards to ``upstream`` except where ``fault(i)`` names a fault for the i-th POST (0-based).
+
+    Faults: ``"429"`` (with ``Retry-After: 1``), ``"503"``, ``"stall"`` (no answer for ``stall_s``), ``"malformed"``
+    (200 with a body that is not JSON), ``"drop"`` (close the connection), ``"400"``; ``None`` forwards.
+    """
+
+    def __init__(self, upstream: str, fault: Callable[[int], str | None], port: int = 0, stall_s: float = 5.0) -> None:
+        super().__init__(port)
+        self.upstream, self.fault, self.stall_s = upstream.rstrip("/"), fault, stall_s
+        self.posts = 0
+        self.log: list[str] = []
+        self._client: Any = None
+
+    async def handle(self, request: HttpRequest) -> bytes | None:
+        fault = None
+        if request.method == "POST":
+            fault = self.fault(self.posts)
+            self.posts += 1
+        self.log.append(fault or "forward")
+        if fault == "429":
+            return _response(429, b'{"error": "overloaded"}', {"Retry-After": "1"})
+        if fault == "503":
+            return _response(503, b'{"error": "unavailable"}')
+        if fault == "400":
+            return _response(400, b'{"error": "bad request: prompt too long"}')
+        if fault == "malformed":
+            return _response(200, b'{"choices": [{"text": ')
+        if fault == "drop":
+            return None
+        if fault == "stall":
+            await asyncio.sleep(self.stall_s)
+            return None
+        from medsyn.backends.endpoint import _httpx
+
+        if self._client is None:
+            self._client = _httpx().AsyncClient(timeout=120)
+        headers = {"content-type": "application/json"}
+        upstream = await self._client.request(
+            request.method, self.upstream + request.path, content=request.body, headers=headers
+        )
+        return _response(upstream.status_code, upstream.content)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m medsyn.serving.sim", description="one simulated engine")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ttft", type=float, default=0.05)
+    parser.add_argument("--tokens_per_s", type=float, default=200.0)
+    parser.add_argument("--model", default="sim")
+    args = parser.parse_args()
+
+    async def run() -> None:
+        await SimulatedEngine(args.port, args.model, args.ttft, args.tokens_per_s).start()
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
