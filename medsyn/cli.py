@@ -4,6 +4,8 @@
     medsyn kg show CODE [--top K] [--plot PNG]
     medsyn kg stats [--plot PNG]
     medsyn generate --n N --out DIR --seed S [--model ID_OR_PATH] [--adapter PATH] [--config YAML]
+    medsyn generate --endpoint URL [--endpoint URL2 …] [--model SERVED_NAME] [--max_concurrency N]
+    medsyn serve [--port 8000] [--host 127.0.0.1]
     medsyn eval classify ... | medsyn eval quality DIR ...
     medsyn data instructions ...
 
@@ -131,6 +133,16 @@ def _generate(argv: Sequence[str]) -> int:
     return 0
 
 
+def _serve(argv: Sequence[str]) -> int:
+    from medsyn.config import parse_args
+    from medsyn.serving.serve import ServeConfig, serve
+
+    (config,) = parse_args(
+        [ServeConfig], argv, description="Serve the embedded model on an OpenAI-compatible engine", prog="medsyn serve"
+    )
+    return serve(config)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``medsyn`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -139,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"medsyn {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    parser.add_argument("command", choices=["kg", "generate", "eval", "data"], help="what to do")
+    parser.add_argument("command", choices=["kg", "generate", "serve", "eval", "data"], help="what to do")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own arguments (see COMMAND --help)")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
@@ -148,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _kg(args.rest)
         if args.command == "generate":
             return _generate(args.rest)
+        if args.command == "serve":
+            return _serve(args.rest)
         if not args.rest or args.rest[0] in ("-h", "--help"):
             choices = sorted(sub for group, sub in DISPATCH if group == args.command)
             print(f"usage: medsyn {args.command} {{{','.join(choices)}}} ...")

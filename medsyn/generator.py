@@ -211,6 +211,7 @@ class NoteGenerator:
     async def agenerate(self, task: Task) -> dict[str, Any]:
         """One finished record for ``task``: kept, rejected after ``max_attempts`` tries, or failed."""
         from medsyn.backends.endpoint import RequestFailed
+        from medsyn.backends.routing import EndpointsUnavailableError
 
         assert self.backend is not None, "call load() first"
         prompt = self.prompt(task)
@@ -219,6 +220,8 @@ class NoteGenerator:
             seed = request_seed(self.config.seed, task.id, attempt)
             try:
                 generation = await self.backend.agenerate(prompt, self.params, seed)
+            except EndpointsUnavailableError:
+                raise  # the run stops: no endpoint to send anything to
             except RequestFailed as err:
                 return self.failed_record(task, prompt, seed, attempt, err.kind, str(err), err.endpoint)
             except Exception as err:  # noqa: BLE001 - a local backend's error fails the task, not the run

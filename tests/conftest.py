@@ -96,3 +96,57 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, real_notes) -> Path
     )
     LlamaForCausalLM(config).save_pretrained(path)
     return path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """The tiny model with a chat template, so that a server answers both the text and the chat route."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-chat")
+    shutil.copytree(tiny_model_dir, path, dirs_exist_ok=True)
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.chat_template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"
+    )
+    tok.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def served_url(tiny_chat_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``medsyn serve`` (transformers serve with continuous batching) on the tiny model, on a free loopback port."""
+    import subprocess
+    import sys
+
+    from medsyn.serving.serve import wait_ready
+
+    port = free_port()
+    home = tmp_path_factory.mktemp("serve-home")
+    env = dict(os.environ, MEDSYN_HOME=str(home), HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, "-m", "medsyn.cli", "serve", "--model", str(tiny_chat_model_dir), "--adapter", "none"]
+    cmd += ["--port", str(port), "--dtype", "float32"]
+    log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, 120, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -41,13 +41,14 @@ def test_generation_writes_a_dataset(tmp_path, kg_path, tiny_model_dir):
     assert row["model"] == str(tiny_model_dir) and row["template"] == "example_guided"
     assert 2 <= len(row["symptoms"]) <= 5 and row["sex"] in ("M", "F") and row["seed"] == 3
     assert row["example_id"] and "Запись врача:" in row["prompt"] and row["completion_tokens"] > 0
+    assert row["request_seed"] > 0 and row["endpoint"] is None
     assert '"max_new_tokens": 8' in row["generation_params"]
     assert (tmp_path / "out" / "medsyn_config.yaml").exists()
     # the same command again generates nothing new
     assert run_generation(config, PARAMS)["generated_now"] == 0
 
 
-def test_interrupted_run_resumes_without_duplicates(tmp_path, kg_path, tiny_model_dir, monkeypatch):
+def test_a_crashing_backend_fails_tasks_that_a_rerun_retries(tmp_path, kg_path, tiny_model_dir, monkeypatch):
     full = _config(tmp_path / "full", kg_path, tiny_model_dir)
     run_generation(full, PARAMS)
     expected = sorted(r["id"] for r in read_shards(tmp_path / "full" / "out" / "shards"))
@@ -55,22 +56,64 @@ def test_interrupted_run_resumes_without_duplicates(tmp_path, kg_path, tiny_mode
     calls = {"n": 0}
     original = TransformersBackend.generate
 
-    def dies_on_third_batch(self, prompts, params, seed=None):
+    def dies_on_second_batch(self, prompts, params, seed=None, seeds=None):
         calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        return original(self, prompts, params, seed)
+        if calls["n"] == 2:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return original(self, prompts, params, seed, seeds)
 
     config = _config(tmp_path / "cut", kg_path, tiny_model_dir)
-    monkeypatch.setattr(TransformersBackend, "generate", dies_on_third_batch)
-    with pytest.raises(KeyboardInterrupt):
-        run_generation(config, PARAMS)
-    assert len(read_shards(tmp_path / "cut" / "out" / "shards")) == 8  # two batches of 4 were on disk
+    monkeypatch.setattr(TransformersBackend, "generate", dies_on_second_batch)
+    summary = run_generation(config, PARAMS)
+    assert summary["failed"] == 4 and summary["kept"] + summary["rejected"] == 6  # one batch of 4 failed
     monkeypatch.setattr(TransformersBackend, "generate", original)
     summary = run_generation(config, PARAMS)
-    assert summary["generated_now"] == 2
+    assert summary["generated_now"] == 4 and summary["failed"] == 0
     ids = [r["id"] for r in read_shards(tmp_path / "cut" / "out" / "shards")]
     assert sorted(ids) == expected and len(ids) == len(set(ids)) == 10
+
+
+def test_notes_do_not_depend_on_batching_or_the_resume_point(tmp_path, kg_path, tiny_model_dir):
+    def notes(sub, **kw):
+        run_generation(_config(tmp_path / sub, kg_path, tiny_model_dir, **kw), PARAMS)
+        return {r["id"]: (r["note"], r["request_seed"]) for r in read_shards(tmp_path / sub / "out" / "shards")}
+
+    one_by_one = notes("a", batch_size=1)
+    batched = notes("b", batch_size=4)
+    assert one_by_one == batched  # each row samples from its own seed, whatever shares its batch
+    assert len({seed for _, seed in batched.values()}) == 10
+    # a smaller job, then extended to the full size, ends with the same notes
+    run_generation(_config(tmp_path / "c", kg_path, tiny_model_dir, n=4), PARAMS)
+    assert notes("c") == batched
+
+
+def test_a_changed_setting_is_refused_and_overwrite_starts_afresh(tmp_path, kg_path, tiny_model_dir):
+    from medsyn.errors import ConfigError
+
+    run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=4), PARAMS)
+    hotter = GenerationParams(max_new_tokens=8, temperature=0.9)
+    with pytest.raises(ConfigError, match="temperature.*--overwrite"):
+        run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=4), hotter)
+    with pytest.raises(ConfigError, match="seed: 3 → 4"):
+        run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=4, seed=4), PARAMS)
+    summary = run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=4, overwrite=True), hotter)
+    assert summary["generated_now"] == 4 and summary["kept"] + summary["rejected"] == 4
+    assert '"temperature": 0.9' in (tmp_path / "out" / "medsyn_job.json").read_text()
+
+
+def test_one_note_api(kg_path, tiny_model_dir, tmp_path):
+    from medsyn.generator import NoteGenerator
+
+    gen = NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir), PARAMS).load()
+    task = gen.task("M54.5", symptoms=["боль в пояснице", "слабость"], sex="F", age=52, seed=1)
+    assert task.icd10_code == "M54.5" and task.category == "M54" and task.symptoms == ["боль в пояснице", "слабость"]
+    assert (task.sex, task.age) == ("F", 52) and task.example_note
+    assert gen.task("M54.5", symptoms=["боль в пояснице", "слабость"], sex="F", age=52, seed=1) == task
+    (record,) = gen.generate([task])
+    assert record["id"] == task.id and record["request_seed"] > 0 and record["completion_tokens"] > 0
+    assert record["kept"] in (True, False) and isinstance(record["filter_reasons"], list)
+    drawn = gen.task("N76", seed=0)
+    assert drawn.sex == "F" and 2 <= len(drawn.symptoms) <= 5
 
 
 def test_sigkill_then_resume(tmp_path, kg_path, tiny_model_dir):
@@ -132,14 +175,15 @@ def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny
     calls = []
     original = TransformersBackend.generate
 
-    def counting(self, prompts, params, seed=None):
-        calls.append((len(prompts), seed))
-        return original(self, prompts, params, seed)
+    def counting(self, prompts, params, seed=None, seeds=None):
+        calls.append(list(seeds))
+        return original(self, prompts, params, seed, seeds)
 
     monkeypatch.setattr(TransformersBackend, "generate", counting)
     summary = run_generation(config, PARAMS)
-    # every rejected note is tried once more with another seed: batches of 4 and 2, each twice
-    assert [n for n, _ in calls] == [4, 4, 2, 2] and calls[0][1] != calls[1][1]
+    # every rejected note is tried once more, by itself, with its next seed: 12 requests, 12 different seeds
+    seeds = [s for batch in calls for s in batch]
+    assert len(seeds) == 12 and len(set(seeds)) == 12
     # a random-weight model writes no symptoms, so the filter turns every note down, and none is lost
     assert summary["kept"] == 0 and summary["rejected"] == 6
     assert not list((tmp_path / "out" / "data").glob("*.parquet"))

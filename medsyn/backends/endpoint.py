@@ -291,7 +291,7 @@ class EndpointBackend(Backend):
         for retry in range(self.max_retries + 1):
             endpoint = await self.router.acquire()
             url = endpoint.url
-            outcome, error = "neutral", ""
+            outcome, error, answered = "neutral", "", True
             try:
                 generation = await self._send(url, prompt, params, seed)
                 outcome = "ok"
@@ -299,11 +299,12 @@ class EndpointBackend(Backend):
                 return generation
             except _Fault as fault:
                 last, outcome, error = fault, fault.outcome, f"{fault.kind}: {fault.message}"
+                answered = fault.kind not in ("connection", "timeout")
                 if fault.outcome == "fatal":
                     outcome = "neutral"  # a 4xx is about the request, not the endpoint's health
                     raise RequestFailed(fault.message, fault.kind, url, retry + 1) from None
             finally:
-                await self.router.release(endpoint, outcome, error)
+                await self.router.release(endpoint, outcome, error, answered)
             if retry < self.max_retries:
                 delay = backoff_delay(retry, self.backoff_base, self.backoff_cap, last.retry_after if last else None)
                 logger.debug("retry %d of a request to %s in %.2f s after %s", retry + 1, url, delay, error)

@@ -59,6 +59,7 @@ class EndpointState:
     last_cut: float = -1e9
     next_cooldown: float = field(init=False)
     ok: int = 0
+    answered: bool = False  # any HTTP answer at all, even an error: the URL points at a server
     failed: int = 0
     overloaded: int = 0
     last_error: str = ""
@@ -155,11 +156,19 @@ class Router:
                     return endpoint
                 if all(e.down for e in self.endpoints):
                     self._all_down_since = self._all_down_since or now
-                    if now - self._all_down_since > self.give_up_after:
+                    # Endpoints that have never answered are a wrong URL or a server that is not up: say so now
+                    # rather than after the cool-downs.
+                    never_answered = not any(e.answered for e in self.endpoints)
+                    if never_answered or now - self._all_down_since > self.give_up_after:
                         errors = "; ".join(f"{e.url}: {e.last_error}" for e in self.endpoints)
+                        how = (
+                            "no endpoint answered"
+                            if never_answered
+                            else f"every endpoint failed for {self.give_up_after:.0f} s"
+                        )
                         raise EndpointsUnavailableError(
-                            f"every endpoint has been failing for {self.give_up_after:.0f} s ({errors}); "
-                            "check that the servers are up, then run the same command again to resume"
+                            f"{how} ({errors}); check the URL and that the server is up, "
+                            "then run the same command again to resume"
                         )
                 wake = [e.down_until - now for e in self.endpoints if e.down and e.down_until > now]
                 try:
@@ -167,10 +176,14 @@ class Router:
                 except asyncio.TimeoutError:
                     pass
 
-    async def release(self, endpoint: EndpointState, outcome: str, error: str = "") -> None:
-        """Count a request as finished: ``ok``, ``overload`` (429), ``failure`` or ``neutral``."""
+    async def release(self, endpoint: EndpointState, outcome: str, error: str = "", answered: bool = True) -> None:
+        """Count a request as finished: ``ok``, ``overload`` (429), ``failure`` or ``neutral``.
+
+        ``answered`` is false when no HTTP answer came back (refused or dropped connection, timeout).
+        """
         now = time.monotonic()
         endpoint.in_flight -= 1
+        endpoint.answered = endpoint.answered or answered
         if outcome == "ok":
             endpoint.on_success()
         elif outcome == "overload":

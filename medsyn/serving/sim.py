@@ -92,7 +92,10 @@ class _Server:
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
-            writer.close()
+            try:
+                writer.close()
+            except RuntimeError:  # the loop is closing
+                pass
 
     async def handle(self, request: HttpRequest) -> bytes | None:
         raise NotImplementedError

@@ -37,5 +37,9 @@ def test_sampling_is_seeded(tiny_model_dir):
     backend.load()
     params = GenerationParams(max_new_tokens=10, temperature=1.0, stop=[])
     a = backend.generate(["Жалобы"], params, seed=1)[0].text
+    assert (
+        backend.generate(["Жалобы", "Кашель"], params, seeds=[5, 6])[0].text
+        == backend.generate(["Жалобы"], params, seeds=[5])[0].text
+    )
     assert a == backend.generate(["Жалобы"], params, seed=1)[0].text
     assert any(backend.generate(["Жалобы"], params, seed=s)[0].text != a for s in range(2, 6))

@@ -1,0 +1,205 @@
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from medsyn.backends import GenerationParams, get_backend
+from medsyn.backends.endpoint import engine_fields, read_endpoints
+from medsyn.errors import BackendError, ConfigError
+from medsyn.generate import GenerateConfig, GenerationAborted, run_generation
+from medsyn.serving.sim import FaultProxy, SimulatedEngine
+from medsyn.writer import read_shards
+from tests.conftest import free_port
+
+PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7, stop=["###"])
+
+
+def test_engine_fields_follow_each_engine():
+    p = GenerationParams(top_k=40, repetition_penalty=1.2, stop=["a", "b", "c", "d", "e", "f"])
+    vllm = engine_fields("vllm", p, chat=False)
+    assert vllm["top_k"] == 40 and vllm["repetition_penalty"] == 1.2 and len(vllm["stop"]) == 6
+    tgi = engine_fields("tgi", p, chat=False)
+    assert len(tgi["stop"]) == 4 and "top_k" not in tgi and tgi["repetition_penalty"] == 1.2
+    assert "repetition_penalty" not in engine_fields("tgi", p, chat=True)
+    assert engine_fields("llama.cpp", p, chat=True)["repeat_penalty"] == 1.2
+    hf = engine_fields("transformers", p, chat=False)
+    assert hf["frequency_penalty"] == pytest.approx(0.2) and "top_k" not in hf
+    assert set(engine_fields("openai", p, chat=True)) == {"max_tokens", "temperature", "top_p", "stop"}
+
+
+def test_endpoints_from_flags_and_files(tmp_path):
+    f = tmp_path / "fleet.txt"
+    f.write_text("# the cluster\nhttp://10.0.0.1:8000\nhttp://10.0.0.2:8000/v1  # second\n\n")
+    assert read_endpoints([str(f), "http://127.0.0.1:9/"]) == [
+        "http://10.0.0.1:8000",
+        "http://10.0.0.2:8000",
+        "http://127.0.0.1:9",
+    ]
+    with pytest.raises(ConfigError, match="not an http"):
+        read_endpoints(["localhost:8000"])
+    with pytest.raises(ConfigError, match="needs --endpoint"):
+        GenerateConfig(backend="endpoint")
+
+
+def test_both_routes_on_a_real_server_offline(served_url):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # huggingface_hub's offline switch must not block a local server
+    for fmt, prompt in (("text", "Жалобы на боль"), ("chat", [{"role": "user", "content": "Жалобы"}])):
+        backend = get_backend("endpoint", endpoints=[served_url], prompt_format=fmt)
+        backend.load()
+        assert backend.engines[served_url] == "transformers"
+        (gen,) = backend.generate([prompt], PARAMS, seeds=[7])
+        assert gen.completion_tokens > 0 and gen.meta["endpoint"] == served_url
+        assert gen.meta["request_params"]["seed"] == 7 and gen.meta["served_model"]
+
+
+def test_a_wrong_model_name_fails_at_load(served_url):
+    backend = get_backend("endpoint", endpoints=[served_url], model="no-such-model")
+    with pytest.raises(BackendError, match="not 'no-such-model'"):
+        backend.load()
+
+
+def _served_config(tmp_path, kg_path, urls, **kw) -> GenerateConfig:
+    base = dict(
+        n=12,
+        out=str(tmp_path / "out"),
+        seed=2,
+        graph=str(kg_path),
+        backend="endpoint",
+        endpoint=urls,
+        template="instruction",
+        filter=False,
+        max_concurrency=4,
+        timeout=2.0,
+        max_retries=3,
+    )
+    return GenerateConfig(**(base | kw))
+
+
+class _Loop:
+    """An event loop on a thread, for loopback servers that a blocking run_generation talks to."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=30)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+def test_faults_are_survived_and_nothing_is_lost(tmp_path, kg_path, served_url):
+    from datasets import load_dataset
+
+    faults = {0: "429", 1: "503", 2: "stall", 3: "malformed", 4: "drop", 5: "400", 7: "503", 9: "malformed"}
+    loop = _Loop()
+    try:
+        proxy = loop.run(FaultProxy(served_url, lambda i: faults.get(i), stall_s=3.0).start())
+        config = _served_config(tmp_path, kg_path, [proxy.url])
+        summary = run_generation(config, PARAMS)
+        # the 400 fails its task for good; every other fault is retried until the note comes back
+        assert summary["kept"] + summary["rejected"] == 11 and summary["failed"] == 1
+        assert {"429", "503", "stall", "malformed", "drop", "400"} <= set(proxy.log)
+        failed = load_dataset(config.out, "failed", split="train")
+        assert failed["error_type"] == ["http_400"] and "prompt too long" in failed["error"][0]
+        rows = load_dataset(config.out, split="train")
+        assert set(rows["endpoint"]) == {proxy.url} and all(s > 0 for s in rows["request_seed"])
+        # the failed task is never counted as done: the same command retries it, and nothing is duplicated
+        faults.clear()
+        again = run_generation(config, PARAMS)
+        assert again["generated_now"] == 1 and again["failed"] == 0 and again["kept"] + again["rejected"] == 12
+        ids = [r["id"] for r in read_shards(tmp_path / "out" / "shards")]
+        assert len(ids) == len(set(ids)) == 12
+        loop.run(proxy.stop())
+    finally:
+        loop.close()
+
+
+def test_a_wrong_url_stops_the_run_early_with_one_line(tmp_path, kg_path):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
+    with pytest.raises(GenerationAborted, match=f"{url}: connection"):
+        run_generation(_served_config(tmp_path, kg_path, [url], n=40), PARAMS)
+    assert time.monotonic() - started < 30
+
+
+def _sim_process(port: int, tokens_per_s: float = 100.0) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "medsyn.serving.sim", "--port", str(port), "--tokens_per_s", str(tokens_per_s)]
+    proc = subprocess.Popen(cmd)
+    from medsyn.backends.endpoint import _httpx
+
+    for _ in range(100):
+        try:
+            _httpx().get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            return proc
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.1)
+    raise RuntimeError("simulated engine did not start")
+
+
+def test_two_endpoints_one_killed_mid_run(tmp_path, kg_path):
+    ports = [free_port(), free_port()]
+    procs = [_sim_process(p, tokens_per_s=40.0) for p in ports]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+    out = tmp_path / "out"
+    try:
+
+        def kill_first_when_started():
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                if (out / "shards").exists() and len(read_shards(out / "shards")) >= 6:
+                    procs[0].kill()
+                    return
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_first_when_started)
+        killer.start()
+        summary = run_generation(_served_config(tmp_path, kg_path, urls, n=40, max_retries=5), PARAMS)
+        killer.join()
+        assert procs[0].poll() is not None  # it was killed mid-run
+        assert summary["kept"] == 40 and summary["failed"] == 0
+        by_url = {e["url"]: e for e in summary["endpoints"]}
+        assert by_url[urls[1]]["ok"] > by_url[urls[0]]["ok"] > 0
+    finally:
+        for p in procs:
+            p.kill()
+
+
+def test_kill_9_of_a_served_run_then_resume_matches_an_unbroken_run(tmp_path, kg_path):
+    port = free_port()
+    proc = _sim_process(port, tokens_per_s=30.0)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        unbroken = _served_config(tmp_path / "a", kg_path, [url], n=24)
+        run_generation(unbroken, PARAMS)
+        expected = {r["id"]: r["note"] for r in read_shards(tmp_path / "a" / "out" / "shards")}
+
+        out = tmp_path / "b" / "out"
+        cmd = [sys.executable, "-m", "medsyn.cli", "generate", "--n", "24", "--out", str(out), "--seed", "2"]
+        cmd += ["--graph", str(kg_path), "--endpoint", url, "--template", "instruction", "--filter", "false"]
+        cmd += ["--max_concurrency", "2", "--max_new_tokens", "8", "--temperature", "0.7", "--stop", "###"]
+        cmd += ["--timeout", "2.0", "--max_retries", "3"]
+        env = dict(os.environ, HF_HUB_OFFLINE="1")
+        run = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline and run.poll() is None:
+            if (out / "shards").exists() and len(read_shards(out / "shards")) >= 5:
+                break
+            time.sleep(0.05)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        assert 0 < len(read_shards(out / "shards")) < 24
+        assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
+        got = {r["id"]: r["note"] for r in read_shards(out / "shards")}
+        # same ids, and (the simulated engine honours seeds) the same notes, whatever the resume point
+        assert got == expected
+    finally:
+        proc.kill()
