@@ -23,7 +23,7 @@ import logging
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -36,7 +36,7 @@ from medsyn.errors import BackendError, ConfigError
 from medsyn.generator import NoteGenerator, adapter_label, resolve_adapter, resolve_template
 from medsyn.models import DEFAULT_MODEL
 from medsyn.sampling import Task
-from medsyn.writer import ShardWriter, is_failed
+from medsyn.writer import ShardWriter, is_failed, read_shards
 
 __all__ = [
     "GenerateConfig",
@@ -220,12 +220,16 @@ def check_job(out: Path, spec: dict[str, Any]) -> None:
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"{path} is unreadable ({err}); pass --overwrite to start afresh") from err
         diff = _differences(old, spec)
-        if diff:
+        holds_notes = (out / "shards").exists() and bool(read_shards(out / "shards"))
+        if diff and not holds_notes:
+            logger.info("%s holds no note yet; its job settings are replaced (%s)", out, "; ".join(diff))
+            old = {}
+        if diff and holds_notes:
             raise ConfigError(
                 f"{out} holds notes of a job with other settings ({'; '.join(diff)}); pass --overwrite to start "
                 "afresh there, or another --out"
             )
-        if all(k in old for k in spec):
+        if old and all(k in old for k in spec):
             return
     elif (out / "shards").exists() and any((out / "shards").glob("part-*.jsonl")):
         raise ConfigError(
@@ -308,7 +312,8 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     elapsed = time.perf_counter() - started
     spec_now = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))["job"]
     counts = writer.finalize(order=[t.id for t in tasks], card=lambda records: _card_body(config, spec_now, records))
-    save_config(out / "medsyn_config.yaml", config, params)
+    # the saved config resumes this folder: it must never wipe it
+    save_config(out / "medsyn_config.yaml", replace(config, overwrite=False), params)
     done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))
     summary = {
         "out": str(out),

@@ -124,8 +124,7 @@ class ShardWriter:
 
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
-        self.shard_dir = self.out_dir / "shards"
-        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        self.shard_dir = self.out_dir / "shards"  # created with the first record: a failed start leaves no folder
         self.done: set[str] = {r["id"] for r in read_shards(self.shard_dir) if not is_failed(r)}
         existing = sorted(self.shard_dir.glob("part-*.jsonl"))
         index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
@@ -141,6 +140,7 @@ class ShardWriter:
         thousands of notes per second wait on the disk.
         """
         if self._fh is None:
+            self.shard_dir.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("a", encoding="utf-8")
         n = 0
         for record in records:

@@ -150,3 +150,23 @@ def served_url(tiny_chat_model_dir: Path, tmp_path_factory: pytest.TempPathFacto
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def kill_9_once_written(cmd: list[str], shard_dir: Path, at_least: int, timeout: float = 120.0) -> int:
+    """Start ``cmd``, SIGKILL it once ``shard_dir`` holds ``at_least`` records, and return how many it holds then."""
+    import signal
+    import subprocess
+    import time
+
+    from medsyn.writer import read_shards
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if shard_dir.exists() and len(read_shards(shard_dir)) >= at_least:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return len(read_shards(shard_dir))

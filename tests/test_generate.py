@@ -1,8 +1,6 @@
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -10,6 +8,7 @@ from medsyn.backends import GenerationParams
 from medsyn.backends.transformers import TransformersBackend
 from medsyn.generate import GenerateConfig, resolve_template, run_generation
 from medsyn.writer import read_shards
+from tests.conftest import kill_9_once_written
 
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7)
 
@@ -101,6 +100,16 @@ def test_a_changed_setting_is_refused_and_overwrite_starts_afresh(tmp_path, kg_p
     assert '"temperature": 0.9' in (tmp_path / "out" / "medsyn_job.json").read_text()
 
 
+def test_a_failed_start_leaves_nothing_in_the_way(tmp_path, kg_path, tiny_model_dir):
+    from medsyn.errors import BackendError
+
+    with pytest.raises(BackendError):
+        run_generation(_config(tmp_path, kg_path, tmp_path / "no-such-model", n=2), PARAMS)
+    assert not (tmp_path / "out" / "shards").exists()
+    # the folder holds no note, so the corrected command is not refused for its other settings
+    assert run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=2), PARAMS)["generated_now"] == 2
+
+
 def test_one_note_api(kg_path, tiny_model_dir, tmp_path):
     from medsyn.generator import NoteGenerator
 
@@ -147,16 +156,7 @@ def test_sigkill_then_resume(tmp_path, kg_path, tiny_model_dir):
         "false",
     ]
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        if (out / "shards").exists() and len(read_shards(out / "shards")) >= 4:
-            break
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    done_before = len(read_shards(out / "shards"))
-    assert 0 < done_before < 24
+    assert 0 < kill_9_once_written(cmd, out / "shards", at_least=4) < 24
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
     ids = [r["id"] for r in read_shards(out / "shards")]
     assert len(ids) == len(set(ids)) == 24

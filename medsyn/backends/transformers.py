@@ -135,24 +135,30 @@ class TransformersBackend(Backend):
 
 
 def _per_row_sampler(params: GenerationParams, seeds: list[int], device: Any) -> Any:
-    """A logits processor that samples each row with its own seeded generator (temperature, top-k, top-p)."""
-    import torch
-    from transformers import LogitsProcessor, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+    """A logits processor that samples each row with its own seeded generator (temperature, top-k, top-p).
 
-    warpers = [TemperatureLogitsWarper(params.temperature)]
-    if params.top_k:
-        warpers.append(TopKLogitsWarper(params.top_k))
-    if params.top_p < 1:
-        warpers.append(TopPLogitsWarper(params.top_p))
+    Top-k comes first with ``torch.topk`` and top-p works on those k candidates only: the same distribution as
+    transformers' warpers in the same order, without sorting the whole vocabulary (262k tokens for Gemma) per step.
+    """
+    import torch
+    from transformers import LogitsProcessor
+
     generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
     class PerRowSampler(LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
-            for warp in warpers:
-                scores = warp(input_ids, scores)
-            probs = torch.softmax(scores.float(), dim=-1)
+            logits = scores.float() / params.temperature
+            if params.top_k and params.top_k < logits.shape[-1]:
+                values, index = logits.topk(params.top_k, dim=-1)
+            else:
+                values, index = logits.sort(dim=-1, descending=True)
+            probs = torch.softmax(values, dim=-1)
+            if params.top_p < 1:
+                # keep the smallest head whose mass reaches top_p (the first token always stays)
+                probs = probs.masked_fill(probs.cumsum(-1) - probs >= params.top_p, 0.0)
             picked = torch.cat([torch.multinomial(p, 1, generator=g) for p, g in zip(probs, generators)])
+            token = index.gather(1, picked.view(-1, 1))
             out = torch.full_like(scores, float("-inf"))
-            return out.scatter_(1, picked.view(-1, 1), 0.0)
+            return out.scatter_(1, token, 0.0)
 
     return PerRowSampler()

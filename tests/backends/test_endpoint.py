@@ -1,6 +1,5 @@
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -12,9 +11,9 @@ from medsyn.backends import GenerationParams, get_backend
 from medsyn.backends.endpoint import engine_fields, read_endpoints
 from medsyn.errors import BackendError, ConfigError
 from medsyn.generate import GenerateConfig, GenerationAborted, run_generation
-from medsyn.serving.sim import FaultProxy, SimulatedEngine
+from medsyn.serving.sim import FaultProxy
 from medsyn.writer import read_shards
-from tests.conftest import free_port
+from tests.conftest import free_port, kill_9_once_written
 
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7, stop=["###"])
 
@@ -188,15 +187,7 @@ def test_kill_9_of_a_served_run_then_resume_matches_an_unbroken_run(tmp_path, kg
         cmd += ["--max_concurrency", "2", "--max_new_tokens", "8", "--temperature", "0.7", "--stop", "###"]
         cmd += ["--timeout", "2.0", "--max_retries", "3"]
         env = dict(os.environ, HF_HUB_OFFLINE="1")
-        run = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline and run.poll() is None:
-            if (out / "shards").exists() and len(read_shards(out / "shards")) >= 5:
-                break
-            time.sleep(0.05)
-        run.send_signal(signal.SIGKILL)
-        run.wait()
-        assert 0 < len(read_shards(out / "shards")) < 24
+        assert 0 < kill_9_once_written(cmd, out / "shards", at_least=5) < 24
         assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
         got = {r["id"]: r["note"] for r in read_shards(out / "shards")}
         # same ids, and (the simulated engine honours seeds) the same notes, whatever the resume point

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from medsyn.backends.routing import EndpointsUnavailableError, EndpointState, Router, backoff_delay
+from medsyn.backends.routing import EndpointState, EndpointsUnavailableError, Router, backoff_delay
 
 
 def test_backoff_honours_retry_after_and_grows_with_jitter():

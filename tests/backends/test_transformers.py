@@ -43,3 +43,17 @@ def test_sampling_is_seeded(tiny_model_dir):
     )
     assert a == backend.generate(["Жалобы"], params, seed=1)[0].text
     assert any(backend.generate(["Жалобы"], params, seed=s)[0].text != a for s in range(2, 6))
+
+
+def test_per_row_sampler_draws_from_the_top_k_and_top_1_is_greedy(tiny_model_dir):
+    backend = get_backend("transformers", model=str(tiny_model_dir), dtype="float32", device="cpu")
+    backend.load()
+    greedy = GenerationParams(max_new_tokens=10, temperature=0, repetition_penalty=1.0, stop=[])
+    top1 = GenerationParams(max_new_tokens=10, temperature=1.0, top_k=1, repetition_penalty=1.0, stop=[])
+    prompts = ["Жалобы на боль", "Кашель"]
+    assert [g.text for g in backend.generate(prompts, top1, seeds=[1, 2])] == [
+        g.text for g in backend.generate(prompts, greedy)
+    ]
+    wide = GenerationParams(max_new_tokens=10, temperature=1.5, top_k=0, top_p=1.0, repetition_penalty=1.0, stop=[])
+    texts = {backend.generate(["Кашель"], wide, seeds=[s])[0].text for s in range(6)}
+    assert len(texts) > 3  # seeds matter when the distribution is wide
