@@ -78,6 +78,19 @@ def pick_dtype(dtype: str, device: str) -> Any:
         raise BackendError(f"dtype must be auto, bfloat16, float16 or float32, got {dtype!r}") from err
 
 
+def _contiguous_inputs(_module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Hand the LM head a contiguous input.
+
+    Generation feeds the head a strided slice (the last position of each row). With frozen weights
+    (``requires_grad=False``, as PEFT leaves them after ``merge_and_unload``), torch's CPU matmul turns that
+    ``[B, 1, H] x [V, H]ᵀ`` product into a batched matmul over an expanded copy of the head, ``B x H x V`` elements:
+    14 s per prefill at batch 16 for Gemma's 262k vocabulary on 2 cores, against 0.04 s for a contiguous input.
+    """
+    import torch
+
+    return tuple(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args)
+
+
 def load_model_and_tokenizer(
     model: str | None = None,
     adapter: str | None = None,
@@ -114,6 +127,9 @@ def load_model_and_tokenizer(
             lm = peft.PeftModel.from_pretrained(lm, adapter).merge_and_unload()
         except (OSError, ValueError) as err:
             raise BackendError(f"could not load adapter {adapter!r} onto {path!r}: {err}") from err
+    head = lm.get_output_embeddings()
+    if head is not None:
+        head.register_forward_pre_hook(_contiguous_inputs)
     tokenizer.padding_side = "left"  # decoder-only: new tokens must follow the prompt directly in every row
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
