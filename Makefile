@@ -37,6 +37,7 @@ format: setup
 
 bench: setup
 	$(BIN)/python benchmarks/generate_cpu.py
+	$(BIN)/python benchmarks/generate_served.py
 
 clean:
 	rm -rf $(VENV) outputs runs .pytest_cache

@@ -104,11 +104,14 @@ def start_medsyn_serve(port: int) -> subprocess.Popen:
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of the engine: the largest VmHWM among ``pid`` and its children (the real server)."""
+    import psutil
+
+    peaks = []
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        with open(f"/proc/{proc.pid}/status") as fh:
+            peaks += [int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM")]
+    return max(peaks)
 
 
 def part_engine(args, rows: list[str]) -> None:
