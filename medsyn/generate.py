@@ -295,11 +295,12 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     logger.info(
         "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
     )
-    started = time.perf_counter()
     stats: dict[str, Any] = {"tokens": 0, "counts": Counter(), "router": None}
     aborted: GenerationAborted | None = None
+    started = time.perf_counter()
     if todo:
         generator.load()
+        started = time.perf_counter()  # rates count generation, not the model's conversion or load
         spec = job_spec(generator, graph_fp)
         check_job(out, spec)
         logger.info("job %s: %s", fingerprint(spec), json.dumps(spec, ensure_ascii=False))

@@ -80,13 +80,16 @@ class Generation:
 
 
 def clean_generation(text: str, stop: list[str]) -> tuple[str, bool]:
-    """Cut ``text`` at the first stop string and strip it; returns the text and whether a stop string was hit."""
+    """Cut ``text`` at the first stop string and strip it; returns the text and whether a stop string was hit.
+
+    A note cut by the token limit can end inside a multi-byte character, which decodes to U+FFFD; that is dropped.
+    """
     cut = len(text)
     for s in stop:
         idx = text.find(s)
         if 0 <= idx < cut:
             cut = idx
-    return text[:cut].strip(), cut < len(text)
+    return text[:cut].strip().rstrip("\ufffd").rstrip(), cut < len(text)
 
 
 def request_seed(job_seed: int, task_id: str, attempt: int) -> int:

@@ -8,6 +8,7 @@ from medsyn.errors import BackendError, ConfigError
 def test_clean_generation():
     assert clean_generation(" Боль в спине.\n### Задание: x", ["###"]) == ("Боль в спине.", True)
     assert clean_generation("текст", ["###"]) == ("текст", False)
+    assert clean_generation("периодически тя\ufffd", []) == ("периодически тя", False)
 
 
 def test_params_are_validated():
