@@ -43,10 +43,14 @@ class ServeConfig:
     dtype: str = field(default="bfloat16", metadata={"help": "weights dtype of the merged model"})
     device: str = field(default="cpu", metadata={"help": "cpu, cuda, auto"})
     continuous_batching: bool = field(default=True, metadata={"help": "serve with continuous batching"})
+    # Left to itself, continuous batching sizes its KV cache from the machine's memory: 14 GB here for a 270M model.
+    # 128 blocks of 256 tokens hold 64 notes of 500 tokens; the server then peaks at 3 GB with the same throughput.
     cb_num_blocks: int | None = field(
-        default=None, metadata={"help": "KV cache blocks (size the cache for a laptop: fewer blocks, less memory)"}
+        default=128, metadata={"help": "KV cache blocks of 256 tokens (0: let the engine size it from memory)"}
     )
-    cb_max_batch_tokens: int | None = field(default=None, metadata={"help": "most tokens per continuous batch"})
+    cb_max_batch_tokens: int | None = field(
+        default=1024, metadata={"help": "most tokens per continuous batch (0: let the engine choose)"}
+    )
     # Sampling defaults written into the merged model's generation_config.json
     temperature: float = field(default=0.7, metadata={"help": "default sampling temperature"})
     top_p: float = field(default=0.95, metadata={"help": "default nucleus mass"})

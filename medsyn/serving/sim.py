@@ -61,6 +61,7 @@ class _Server:
         self.port = port
         self.server: asyncio.AbstractServer | None = None
         self.requests = 0
+        self.authorizations: set[str] = set()  # the Authorization headers seen, for tests of key handling
 
     @property
     def url(self) -> str:
@@ -84,6 +85,8 @@ class _Server:
                 if request is None:
                     break
                 self.requests += 1
+                if "authorization" in request.headers:
+                    self.authorizations.add(request.headers["authorization"])
                 answer = await self.handle(request)
                 if answer is None:  # drop the connection without an answer
                     break

@@ -11,7 +11,7 @@ from medsyn.backends import GenerationParams, get_backend
 from medsyn.backends.endpoint import engine_fields, read_endpoints
 from medsyn.errors import BackendError, ConfigError
 from medsyn.generate import GenerateConfig, GenerationAborted, run_generation
-from medsyn.serving.sim import FaultProxy
+from medsyn.serving.sim import FaultProxy, SimulatedEngine
 from medsyn.writer import read_shards
 from tests.conftest import free_port, kill_9_once_written
 
@@ -194,3 +194,23 @@ def test_kill_9_of_a_served_run_then_resume_matches_an_unbroken_run(tmp_path, kg
         assert got == expected
     finally:
         proc.kill()
+
+
+def test_the_api_key_is_sent_and_never_written_or_logged(tmp_path, kg_path, monkeypatch, caplog):
+    import logging
+
+    secret = "hf_medsynTestSecret0123456789"
+    monkeypatch.setenv("MEDSYN_API_KEY", secret)
+    loop = _Loop()
+    try:
+        engine = loop.run(SimulatedEngine(ttft=0.0, tokens_per_s=1000.0).start())
+        with caplog.at_level(logging.DEBUG):
+            run_generation(_served_config(tmp_path, kg_path, [engine.url], n=6, template="example_guided"), PARAMS)
+        assert engine.authorizations == {f"Bearer {secret}"}  # both routes' client sent it
+        assert secret not in caplog.text
+        for path in (tmp_path / "out").rglob("*"):
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), path
+        loop.run(engine.stop())
+    finally:
+        loop.close()
