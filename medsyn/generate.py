@@ -380,13 +380,12 @@ async def _run_tasks(
             )
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(backend.max_in_flight, len(todo))))]
-    redirect = logging_redirect_tqdm()  # log lines print above the bar instead of through it
-    redirect.__enter__()
     try:
-        done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-        for w in pending:
-            w.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        with logging_redirect_tqdm():  # log lines print above the bar instead of through it
+            done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            for w in pending:
+                w.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for w in done:
             err = w.exception()
             if isinstance(err, EndpointsUnavailableError):
@@ -394,8 +393,9 @@ async def _run_tasks(
             if err is not None:
                 raise err
     finally:
+        for w in workers:
+            w.cancel()  # an interrupt (Ctrl-C) lands here with the workers still running
         bar.close()
-        redirect.__exit__(None, None, None)
         router = getattr(backend, "router", None)
         stats["router"] = router.summary() if router is not None else None
         await backend.aclose()
