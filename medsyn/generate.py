@@ -197,7 +197,8 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
         spec["dtype"] = c.dtype
     if backend is not None and c.backend == "endpoint":
         served = sorted({m for m in getattr(backend, "served", {}).values() if m})
-        spec["served_model"] = served[0] if len(served) == 1 else served
+        if served:  # unknown while no endpoint answers; then left out rather than compared
+            spec["served_model"] = served[0] if len(served) == 1 else served
         spec["prompt_format"] = "chat" if backend.chat else "text"
     return spec
 
@@ -312,7 +313,12 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
             writer.close()
     elapsed = time.perf_counter() - started
     spec_now = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))["job"]
-    counts = writer.finalize(order=[t.id for t in tasks], card=lambda records: _card_body(config, spec_now, records))
+    if (out / "shards").exists():
+        counts = writer.finalize(
+            order=[t.id for t in tasks], card=lambda records: _card_body(config, spec_now, records)
+        )
+    else:  # nothing was ever written: no dataset card that would point at missing files
+        counts = {"kept": 0, "rejected": 0, "failed": 0}
     # the saved config resumes this folder: it must never wipe it
     save_config(out / "medsyn_config.yaml", replace(config, overwrite=False), params)
     done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))

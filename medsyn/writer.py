@@ -217,7 +217,7 @@ class ShardWriter:
             table = {k: [r[k] for r in rows] for k in columns}
             datasets.Dataset.from_dict(table, features=features).to_parquet(str(target / file_name))
             files[split_dir] = f"{split_dir}/{file_name}"
-        if not counts["kept"]:
+        if not counts["kept"] and counts["rejected"]:
             logger.warning("no note passed the filter; load the 'rejected' config to see why")
         body = card(records) if callable(card) else (card or "")
         (self.out_dir / "README.md").write_text(_card_header(counts, files) + body, encoding="utf-8")
