@@ -49,6 +49,16 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {number}")
+    return number
+
+
 def _kg(argv: Sequence[str]) -> int:
     from medsyn.kg import KGBuildConfig, MedicalKG, build_graph, load_graph
     from medsyn.paths import default_graph_path
@@ -62,7 +72,7 @@ def _kg(argv: Sequence[str]) -> int:
     s = sub.add_parser("show", help="a code: name, parents, top symptoms, examples")
     s.add_argument("code")
     s.add_argument("--graph", default=None, help="graph file (built if missing)")
-    s.add_argument("--top", type=int, default=10, help="how many symptoms to list")
+    s.add_argument("--top", type=_positive_int, default=10, help="how many symptoms to list (>= 1)")
     s.add_argument("--plot", default=None, help="also draw the code's neighbourhood to this PNG")
     st = sub.add_parser("stats", help="counts that describe the graph")
     st.add_argument("--graph", default=None)

@@ -248,6 +248,25 @@ def check_job(out: Path, spec: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def check_out_dir(out: Path) -> None:
+    """Fail before any work if ``out`` cannot hold a dataset folder: a file, a path under a file, or read-only."""
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
+                raise ConfigError(f"--out {out} {what}; give a folder path")
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".medsyn-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out} cannot be written ({err.strerror or err}); choose a folder you can write to"
+        ) from err
+
+
 def clear_outputs(out: Path) -> None:
     """Remove what a generation job wrote in ``out`` (for ``--overwrite``); other files stay."""
     if out.exists() and not out.is_dir():
@@ -282,6 +301,7 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
 
     params = params or GenerationParams()
     out = Path(config.out)
+    check_out_dir(out)
     if config.overwrite:
         clear_outputs(out)
     kg = load_graph(config.graph)

@@ -210,6 +210,13 @@ class MedicalKG:
         import networkx as nx
 
         path = Path(path)
+        if path.is_dir():
+            raise GraphFormatError(f"{path} is a folder; give the graph a file name, e.g. {path / 'medsyn-kg.json'}")
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise GraphFormatError(f"{path} lies under {parent}, which is a file; choose another path")
+                break
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "format": GRAPH_FORMAT,
@@ -228,6 +235,8 @@ class MedicalKG:
         import networkx as nx
 
         path = Path(path)
+        if path.is_dir():
+            raise GraphFormatError(f"{path} is a folder; pass the graph file, e.g. {path / 'medsyn-kg.json'}")
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -247,6 +256,9 @@ class MedicalKG:
             graph = nx.node_link_graph(payload["graph"], edges="edges", directed=True, multigraph=True)
             for _, _, data in graph.edges(data=True):
                 data["relation"]  # noqa: B018 - every edge must say what it is
+            for node, data in graph.nodes(data=True):
+                if node.startswith("icd:") and not {"code", "name", "level"} <= set(data):
+                    raise KeyError(f"node {node!r} lacks {sorted({'code', 'name', 'level'} - set(data))}")
         except (KeyError, TypeError, nx.NetworkXError) as err:
             raise GraphFormatError(
                 f"{path} has a malformed graph section ({err!r}); rebuild it with 'medsyn kg build'"

@@ -62,7 +62,15 @@ def resolve_model(model: str | None) -> str:
     """The id or local path to load for ``model``; ``None`` or ``"gemma-3-270m"`` means the embedded default."""
     if model in (None, "", DEFAULT_MODEL):
         return str(convert_default_model())
-    return str(model)
+    model = str(model)
+    # A Hub id is "name" or "org/name"; anything that reads as a path must exist, or the error would be about ids.
+    looks_like_path = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model
+    if looks_like_path and not Path(model).expanduser().exists():
+        raise BackendError(
+            f"model path {model} does not exist; pass a folder with config.json and weights, a Hub id such as "
+            f"Qwen/Qwen2.5-1.5B-Instruct, or leave --model unset for the embedded {DEFAULT_MODEL}"
+        )
+    return str(Path(model).expanduser()) if looks_like_path else model
 
 
 def pick_dtype(dtype: str, device: str) -> Any:

@@ -34,3 +34,27 @@ def test_bad_config_is_reported(tmp_path, caplog):
 def test_unknown_subcommand():
     with pytest.raises(SystemExit):
         main(["eval", "nope"])
+
+
+def test_kg_paths_and_flags_that_make_no_sense_get_one_line(kg_path, tmp_path, caplog, capsys):
+    assert main(["kg", "show", "M54", "--graph", str(tmp_path)]) == 2
+    assert "is a folder; pass the graph file" in caplog.text
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    assert main(["kg", "build", "--out", str(a_file / "kg.json")]) == 2
+    assert "which is a file" in caplog.text
+    with pytest.raises(SystemExit):
+        main(["kg", "show", "M54", "--graph", str(kg_path), "--top", "-2"])
+    assert "expected a whole number >= 1, got -2" in capsys.readouterr().err
+
+
+def test_a_graph_with_a_partial_node_is_refused(kg_path, tmp_path, caplog):
+    import json
+
+    payload = json.loads(kg_path.read_text(encoding="utf-8"))
+    node = next(n for n in payload["graph"]["nodes"] if n["id"].startswith("icd:"))
+    del node["code"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    assert main(["kg", "show", "M54", "--graph", str(broken)]) == 2
+    assert "malformed graph section" in caplog.text and "lacks ['code']" in caplog.text

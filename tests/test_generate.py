@@ -192,3 +192,31 @@ def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny
     assert all(
         any(r.startswith(("symptom_coverage", "words")) for r in reasons) for reasons in rejected["filter_reasons"]
     )
+
+
+def test_output_folders_that_cannot_hold_a_dataset_are_refused_before_any_work(
+    tmp_path, kg_path, tiny_model_dir, monkeypatch
+):
+    import errno
+    from pathlib import Path
+
+    from medsyn.errors import BackendError, ConfigError
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        run_generation(_config(tmp_path, kg_path, tiny_model_dir, out=str(a_file)), PARAMS)
+    with pytest.raises(ConfigError, match="lies under .*notes.txt, which is a file"):
+        run_generation(_config(tmp_path, kg_path, tiny_model_dir, out=str(a_file / "out")), PARAMS)
+    with pytest.raises(BackendError, match="model path /no/such/model does not exist"):
+        run_generation(_config(tmp_path, kg_path, "/no/such/model", n=2), PARAMS)
+
+    def read_only(self, data):  # a read-only mount, which root's permission bits cannot imitate
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    calls = []
+    monkeypatch.setattr(TransformersBackend, "load", lambda self: calls.append("load"))
+    with pytest.raises(ConfigError, match="cannot be written \\(Read-only file system\\)"):
+        run_generation(_config(tmp_path, kg_path, tiny_model_dir, out=str(tmp_path / "ro")), PARAMS)
+    assert calls == []  # refused before the model was loaded
