@@ -6,6 +6,7 @@ python scripts/show_notes.py outputs/ru-notes --n 3
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from datasets import load_dataset
 
@@ -15,6 +16,13 @@ def main() -> None:
     parser.add_argument("folder", help="a folder written by 'medsyn generate'")
     parser.add_argument("--n", type=int, default=3, help="how many notes to show")
     args = parser.parse_args()
+    if not any(Path(args.folder, "data").glob("*.parquet")):
+        # datasets cannot load an empty split, so a folder without kept notes has only its other configs
+        print(
+            f"0 kept notes in {args.folder}; no note passed the filter, see why with "
+            f"load_dataset({args.folder!r}, 'rejected')"
+        )
+        return
     ds = load_dataset(args.folder, split="train")
     print(
         f"{len(ds)} kept notes in {args.folder}; mean symptom coverage {sum(ds['symptom_coverage']) / max(len(ds), 1):.2f}"

@@ -187,6 +187,10 @@ def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny
     # a random-weight model writes no symptoms, so the filter turns every note down, and none is lost
     assert summary["kept"] == 0 and summary["rejected"] == 6
     assert not list((tmp_path / "out" / "data").glob("*.parquet"))
+    shown = subprocess.run(
+        [sys.executable, "scripts/show_notes.py", config.out], capture_output=True, text=True, check=True
+    ).stdout
+    assert "0 kept notes" in shown and "'rejected'" in shown
     rejected = load_dataset(config.out, "rejected", split="train")
     assert len(rejected) == 6 and not any(rejected["kept"]) and set(rejected["attempts"]) == {2}
     assert all(

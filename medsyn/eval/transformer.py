@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -74,14 +75,26 @@ class TransformerClassifier:
         self.labels_ = sorted(set(labels))
         index = {c: i for i, c in enumerate(self.labels_)}
         device = self._device()
-        self.tokenizer = AutoTokenizer.from_pretrained(cfg.model)
-        self.model = AutoModelForSequenceClassification.from_pretrained(
-            cfg.model,
-            num_labels=len(self.labels_),
-            id2label=dict(enumerate(self.labels_)),
-            label2id=index,
-            ignore_mismatched_sizes=True,
-        ).to(device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(cfg.model)
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                cfg.model,
+                num_labels=len(self.labels_),
+                id2label=dict(enumerate(self.labels_)),
+                label2id=index,
+                ignore_mismatched_sizes=True,
+            ).to(device)
+        except OSError as err:
+            import os
+
+            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+            how = (
+                "HF_HUB_OFFLINE is set, so Hub models cannot be downloaded; download it where you are online "
+                "(hf download ID --local-dir DIR) and pass --model DIR"
+                if offline and not Path(cfg.model).exists()
+                else "pass a Hub id of an encoder or a local folder with config.json, weights and a tokenizer"
+            )
+            raise MedsynError(f"could not load classifier model {cfg.model!r}: {how}") from err
         y = torch.tensor([index[c] for c in labels])
         w = torch.ones(len(y)) if sample_weight is None else torch.tensor(list(sample_weight), dtype=torch.float)
         steps = cfg.epochs * ((len(y) + cfg.batch_size - 1) // cfg.batch_size)

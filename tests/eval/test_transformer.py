@@ -72,3 +72,13 @@ def test_same_interface_through_make_classifier(tiny_bert):
 
     clf = make_classifier(str(tiny_bert), transformer_options={"epochs": 1})
     assert isinstance(clf, TransformerClassifier) and clf.config.epochs == 1
+
+
+def test_a_hub_model_offline_gets_a_way_out(monkeypatch):
+    from medsyn.errors import MedsynError
+    from medsyn.eval.transformer import TransformerClassifier, TransformerConfig
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clf = TransformerClassifier(TransformerConfig(model="DeepPavlov/rubert-base-cased", epochs=1))
+    with pytest.raises(MedsynError, match="cannot be downloaded.*pass --model DIR"):
+        clf.fit(["кашель", "боль в спине"], ["J06", "M54"])
