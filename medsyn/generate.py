@@ -33,10 +33,10 @@ from medsyn.backends import GenerationParams
 from medsyn.backends.routing import EndpointsUnavailableError
 from medsyn.config import save_config
 from medsyn.errors import BackendError, ConfigError
-from medsyn.generator import NoteGenerator, adapter_label, resolve_adapter, resolve_template
+from medsyn.generator import NoteGenerator, adapter_hash, adapter_label, resolve_adapter, resolve_template
 from medsyn.models import DEFAULT_MODEL
 from medsyn.sampling import Task
-from medsyn.writer import ShardWriter, is_failed, read_shards
+from medsyn.writer import ShardWriter, is_failed
 
 __all__ = [
     "GenerateConfig",
@@ -157,20 +157,6 @@ def _version(package: str) -> str | None:
         return None
 
 
-def adapter_hash(adapter: str | None) -> str | None:
-    """A content hash of a local adapter folder (its config and weights); the id itself for a Hub adapter."""
-    if not adapter:
-        return None
-    path = Path(adapter)
-    if not path.is_dir():
-        return adapter
-    digest = hashlib.sha256()
-    for file in sorted(path.glob("adapter_*")):
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
-    return digest.hexdigest()[:16]
-
-
 def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]:
     """Everything that decides which notes a job writes. Runtime knobs (URLs, concurrency, n) are left out."""
     c = generator.config
@@ -212,8 +198,14 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{k}: {json.dumps(old[k], ensure_ascii=False)} → {json.dumps(new[k], ensure_ascii=False)}" for k in keys]
 
 
-def check_job(out: Path, spec: dict[str, Any]) -> None:
-    """Refuse to resume a folder that another job wrote; write the job file when the folder is new."""
+def check_job(out: Path, spec: dict[str, Any], holds_notes: bool) -> None:
+    """Refuse to resume a folder whose notes another job wrote; write the job file when the folder is new.
+
+    Args:
+        out: the dataset folder.
+        spec: this job's :func:`job_spec`.
+        holds_notes: whether the folder's shards hold any record (a folder without one takes any settings).
+    """
     path = out / JOB_FILE
     if path.exists():
         try:
@@ -221,7 +213,6 @@ def check_job(out: Path, spec: dict[str, Any]) -> None:
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(f"{path} is unreadable ({err}); pass --overwrite to start afresh") from err
         diff = _differences(old, spec)
-        holds_notes = (out / "shards").exists() and bool(read_shards(out / "shards"))
         if diff and not holds_notes:
             logger.info("%s holds no note yet; its job settings are replaced (%s)", out, "; ".join(diff))
             old = {}
@@ -232,7 +223,7 @@ def check_job(out: Path, spec: dict[str, Any]) -> None:
             )
         if old and all(k in old for k in spec):
             return
-    elif (out / "shards").exists() and any((out / "shards").glob("part-*.jsonl")):
+    elif holds_notes:
         raise ConfigError(
             f"{out} holds notes but no {JOB_FILE}, so its settings are unknown; pass --overwrite to start afresh "
             "there, or another --out"
@@ -269,8 +260,6 @@ def check_out_dir(out: Path) -> None:
 
 def clear_outputs(out: Path) -> None:
     """Remove what a generation job wrote in ``out`` (for ``--overwrite``); other files stay."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a folder path")
     for name in _JOB_OUTPUTS:
         target = out / name
         if target.is_dir():
@@ -308,10 +297,10 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     generator = NoteGenerator(config, params, kg=kg)
     tasks = generator.sampler.sample(config.n)
     graph_fp = kg.fingerprint()
-    # Settings are checked before anything is loaded or generated, and again once the backend says what it serves.
-    check_job(out, job_spec(generator, graph_fp))
-
     writer = ShardWriter(out)
+    holds_notes = writer.records_on_disk > 0
+    # Settings are checked before anything is loaded or generated, and again once the backend says what it serves.
+    check_job(out, job_spec(generator, graph_fp), holds_notes)
     todo = [t for t in tasks if t.id not in writer.done]
     logger.info(
         "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
@@ -323,7 +312,7 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
         generator.load()
         started = time.perf_counter()  # rates count generation, not the model's conversion or load
         spec = job_spec(generator, graph_fp)
-        check_job(out, spec)
+        check_job(out, spec, holds_notes)
         logger.info("job %s: %s", fingerprint(spec), json.dumps(spec, ensure_ascii=False))
         try:
             asyncio.run(_run_tasks(generator, todo, writer, len(tasks), stats))
@@ -333,10 +322,8 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
             writer.close()
     elapsed = time.perf_counter() - started
     spec_now = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))["job"]
-    if (out / "shards").exists():
-        counts = writer.finalize(
-            order=[t.id for t in tasks], card=lambda records: _card_body(config, spec_now, records)
-        )
+    if writer.records_on_disk or sum(stats["counts"].values()):
+        counts = writer.finalize(order=[t.id for t in tasks], card=lambda records: _card_body(spec_now, records))
     else:  # nothing was ever written: no dataset card that would point at missing files
         counts = {"kept": 0, "rejected": 0, "failed": 0}
     # the saved config resumes this folder: it must never wipe it
@@ -387,13 +374,12 @@ async def _run_tasks(
             writer.write([record])
             if is_failed(record):
                 counts["failed"] += 1
-                if counts["kept"] + counts["rejected"] + counts["failed"] <= window:
+                if sum(counts.values()) <= window:
                     first_errors[f"{record.get('endpoint') or backend.name}: {record['error']}"] += 1
             else:
                 counts["kept" if record["kept"] else "rejected"] += 1
                 stats["tokens"] += record.get("completion_tokens") or 0
-            finished = counts["kept"] + counts["rejected"] + counts["failed"]
-            if finished == window and counts["failed"] >= 0.9 * window:
+            if sum(counts.values()) == window and counts["failed"] >= 0.9 * window:
                 error, _ = first_errors.most_common(1)[0]
                 raise GenerationAborted(
                     f"{counts['failed']} of the first {window} tasks failed; {error}. Check the URL, the served "
@@ -427,7 +413,7 @@ async def _run_tasks(
         await backend.aclose()
 
 
-def _card_body(config: GenerateConfig, spec: dict[str, Any], records: list[dict[str, Any]]) -> str:
+def _card_body(spec: dict[str, Any], records: list[dict[str, Any]]) -> str:
     """The card's markdown: every number comes from the records in the folder."""
     import yaml
 

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from datetime import datetime, timezone
@@ -33,7 +34,14 @@ if TYPE_CHECKING:
     from medsyn.generate import GenerateConfig
     from medsyn.kg import MedicalKG
 
-__all__ = ["NoteGenerator", "resolve_adapter", "resolve_template", "resolve_prompt_format"]
+__all__ = [
+    "NoteGenerator",
+    "adapter_hash",
+    "adapter_label",
+    "resolve_adapter",
+    "resolve_template",
+    "resolve_prompt_format",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +84,20 @@ def adapter_label(adapter: str | None) -> str | None:
     if not adapter:
         return None
     return Path(adapter).name if Path(adapter).exists() else adapter
+
+
+def adapter_hash(adapter: str | None) -> str | None:
+    """A content hash of a local adapter folder (its config and weights); the id itself for a Hub adapter."""
+    if not adapter:
+        return None
+    path = Path(adapter)
+    if not path.is_dir():
+        return adapter
+    digest = hashlib.sha256()
+    for file in sorted(path.glob("adapter_*")):
+        digest.update(file.name.encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class NoteGenerator:

@@ -17,7 +17,7 @@ import json
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from medsyn.errors import MedsynError
@@ -215,18 +215,14 @@ class TaskSampler:
 
         Its id (``<category>-custom-<hash>``) depends on every field, so two different requests never share one.
         """
-        category = self.kg.category_of(code)
-        if category not in self.kg.categories():
-            raise MedsynError(
-                f"{code} (category {category}) has no symptoms or real examples in the graph; "
-                f"choose a code of one of: {', '.join(self.kg.categories()[:20])}…"
-            )
         if sex not in (None, "M", "F"):
             raise MedsynError(f"sex must be 'M' or 'F', got {sex!r}")
         if age is not None and not 0 <= age <= 120:
             raise MedsynError(f"age must be between 0 and 120, got {age}")
         canonical = self.kg.entry(code)["code"]
+        # its own check refuses a category without symptoms or examples, with the usable ones
         base = TaskSampler(self.kg, seed, self.min_symptoms, self.max_symptoms, self.min_example_chars, [canonical])
+        category = self.kg.category_of(canonical)
         drawn = base.task(category, 0)  # a leaf code under the one asked for, symptoms, example, patient
         chosen = [s.strip() for s in symptoms if s.strip()] if symptoms is not None else drawn.symptoms
         if not chosen:
@@ -234,17 +230,8 @@ class TaskSampler:
         sex = sex or drawn.sex
         age = age if age is not None else drawn.age
         key = json.dumps([seed, drawn.icd10_code, chosen, sex, age, drawn.example_id], ensure_ascii=False)
-        return Task(
-            id=f"{category}-custom-{hashlib.sha1(key.encode()).hexdigest()[:10]}",
-            icd10_code=drawn.icd10_code,
-            icd10_name=drawn.icd10_name,
-            category=category,
-            symptoms=chosen,
-            sex=sex,
-            age=age,
-            example_id=drawn.example_id,
-            example_note=drawn.example_note,
-        )
+        digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+        return replace(drawn, id=f"{category}-custom-{digest}", symptoms=chosen, sex=sex, age=age)
 
     def sample(self, n: int) -> list[Task]:
         """``n`` tasks, split across categories by weight, in a stable order."""

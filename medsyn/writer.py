@@ -110,7 +110,7 @@ def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
                     logger.warning("%s:%d is not a medsyn record (no 'id'); skipping it", shard.name, lineno)
                     continue
                 old = records.get(record["id"])
-                if old is None or (is_failed(old) and not is_failed(record)) or (is_failed(old) and is_failed(record)):
+                if old is None or is_failed(old):  # a done record stays; a failed one gives way to a later try
                     records[record["id"]] = record
     return list(records.values())
 
@@ -125,7 +125,9 @@ class ShardWriter:
     def __init__(self, out_dir: str | Path) -> None:
         self.out_dir = Path(out_dir)
         self.shard_dir = self.out_dir / "shards"  # created with the first record: a failed start leaves no folder
-        self.done: set[str] = {r["id"] for r in read_shards(self.shard_dir) if not is_failed(r)}
+        existing_records = read_shards(self.shard_dir)
+        self.records_on_disk = len(existing_records)  # any record, failed ones included
+        self.done: set[str] = {r["id"] for r in existing_records if not is_failed(r)}
         existing = sorted(self.shard_dir.glob("part-*.jsonl"))
         index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         self.path = self.shard_dir / f"part-{index:05d}.jsonl"

@@ -188,7 +188,7 @@ class EndpointBackend(Backend):
                 logger.warning(
                     "endpoint %s did not answer at start (%s); it stays in rotation", url, type(err).__name__
                 )
-                self.engines[url], self.served[url] = (self.engine if self.engine != "auto" else "openai"), self.model
+                self.engines[url], self.served[url] = self._unknown_engine, self.model
                 continue
             reachable += 1
             if self.model and ids and self.model not in ids:
@@ -199,6 +199,11 @@ class EndpointBackend(Backend):
             self.served[url] = self.model or (ids[0] if ids else None)
             logger.info("endpoint %s: engine %s, model %s", url, engine, self.served[url])
         logger.info("%d of %d endpoints answered at start", reachable, len(self.urls))
+
+    @property
+    def _unknown_engine(self) -> str:
+        """The engine assumed for an endpoint that has not said which it is: the one named, else plain OpenAI."""
+        return self.engine if self.engine != "auto" else "openai"
 
     @staticmethod
     def _models(response: Any) -> tuple[list[str], list[str], list[dict[str, Any]]]:
@@ -315,7 +320,7 @@ class EndpointBackend(Backend):
         )
 
     async def _send(self, url: str, prompt: Prompt, params: GenerationParams, seed: int | None) -> Generation:
-        engine = self.engines.get(url) or (self.engine if self.engine != "auto" else "openai")
+        engine = self.engines.get(url) or self._unknown_engine
         served = self.served.get(url, self.model)
         chat = not isinstance(prompt, str)
         body = engine_fields(engine, params, chat)
@@ -416,9 +421,6 @@ class EndpointBackend(Backend):
         if isinstance(err, ValueError | KeyError | TypeError | AttributeError | IndexError):
             return _Fault("failure", "malformed", f"unreadable body ({name}: {err})"[:240])
         return _Fault("failure", "error", f"{name}: {err}"[:240])
-
-    def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, "endpoints": self.urls, "model": self.model, "engines": self.engines}
 
 
 def _seconds(value: str | None) -> float | None:

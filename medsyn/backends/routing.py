@@ -136,10 +136,10 @@ class Router:
 
     def pick(self, now: float) -> EndpointState | None:
         """The endpoint a request would get now, or ``None`` if none can take one."""
-        ready = [e for e in self.endpoints if e.can_take(now)]
-        if not ready:
-            return None
-        return min(ready, key=lambda e: (e.in_flight / max(e.limit, 1.0), e.in_flight, self.endpoints.index(e)))
+        ready = [
+            (e.in_flight / max(e.limit, 1.0), e.in_flight, i) for i, e in enumerate(self.endpoints) if e.can_take(now)
+        ]
+        return self.endpoints[min(ready)[2]] if ready else None
 
     async def acquire(self) -> EndpointState:
         """Wait for an endpoint that can take a request and count the request in flight there."""

@@ -65,8 +65,7 @@ class ServeConfig:
 
 def merged_model(config: ServeConfig) -> Path:
     """The folder to serve: the base model with the adapter merged in, saved once; the base model with no adapter."""
-    from medsyn.generate import adapter_hash
-    from medsyn.generator import resolve_adapter
+    from medsyn.generator import adapter_hash, resolve_adapter
 
     adapter = resolve_adapter(config.model, config.adapter)
     base = resolve_model(config.model)
