@@ -136,10 +136,21 @@ def wait_ready(url: str, timeout: float, proc: subprocess.Popen[Any] | None = No
     raise BackendError(f"the engine did not answer at {url}/health within {timeout:.0f} s")
 
 
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise ConfigError(f"cannot listen on {host}:{port} ({err.strerror}); pass another --port") from err
+
+
 def serve(config: ServeConfig) -> int:
     """Prepare the model, start the engine, print how to use it, and wait until it stops."""
     for module in ("fastapi", "uvicorn", "openai"):
         require(module, "serve", "medsyn serve (transformers serve)")
+    _check_port_free(config.host, config.port)  # before the merge, and so /health can't be another server's
     model_path = merged_model(config)
     url = f"http://{config.host}:{config.port}"
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
