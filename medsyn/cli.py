@@ -16,6 +16,7 @@ dispatched to their own ``main(argv)``, imported only when used.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -60,6 +61,7 @@ def _positive_int(value: str) -> int:
 
 
 def _kg(argv: Sequence[str]) -> int:
+    from medsyn.config import parse_bool
     from medsyn.kg import KGBuildConfig, MedicalKG, build_graph, load_graph
     from medsyn.paths import default_graph_path
 
@@ -67,20 +69,23 @@ def _kg(argv: Sequence[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     b = sub.add_parser("build", help="build the graph from the packaged data")
     b.add_argument("--out", default=None, help=f"graph file (default: {default_graph_path()})")
-    b.add_argument("--min_phrase_notes", type=int, default=KGBuildConfig.min_phrase_notes)
-    b.add_argument("--max_phrase_words", type=int, default=KGBuildConfig.max_phrase_words)
+    for f in dataclasses.fields(KGBuildConfig):
+        kind = parse_bool if isinstance(f.default, bool) else type(f.default)
+        b.add_argument(
+            f"--{f.name}", type=kind, default=f.default, help=f"{f.metadata['help']} (default: {f.default})"
+        )
     s = sub.add_parser("show", help="a code: name, parents, top symptoms, examples")
     s.add_argument("code")
     s.add_argument("--graph", default=None, help="graph file (built if missing)")
     s.add_argument("--top", type=_positive_int, default=10, help="how many symptoms to list (>= 1)")
     s.add_argument("--plot", default=None, help="also draw the code's neighbourhood to this PNG")
     st = sub.add_parser("stats", help="counts that describe the graph")
-    st.add_argument("--graph", default=None)
+    st.add_argument("--graph", default=None, help="graph file (built if missing)")
     st.add_argument("--plot", default=None, help="also plot symptoms and examples per category to this PNG")
     args = parser.parse_args(argv)
 
     if args.action == "build":
-        cfg = KGBuildConfig(min_phrase_notes=args.min_phrase_notes, max_phrase_words=args.max_phrase_words)
+        cfg = KGBuildConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(KGBuildConfig)})
         kg = build_graph(cfg)
         path = kg.save(args.out or default_graph_path())
         print(f"graph written to {path}")
@@ -136,11 +141,38 @@ def _generate(argv: Sequence[str]) -> int:
     from medsyn.generate import GenerateConfig, run_generation
 
     config, params = parse_args(
-        [GenerateConfig, GenerationParams], argv, description="Generate synthetic notes", prog="medsyn generate"
+        [GenerateConfig, GenerationParams],
+        argv,
+        description="Generate synthetic notes",
+        prog="medsyn generate",
+        config=_job_folder_of(argv),
     )
     summary = run_generation(config, params)
     print(json.dumps(summary, ensure_ascii=False, indent=2))
     return 0
+
+
+def _job_folder_of(argv: Sequence[str]) -> dict[str, str]:
+    """A generated folder's own ``medsyn_config.yaml`` resumes that folder, from whatever directory it is run.
+
+    The saved config holds no ``out`` (no machine path); ``--config DIR/medsyn_config.yaml`` without ``--out``
+    therefore means ``--out DIR`` when ``DIR`` holds a job file.
+    """
+    from pathlib import Path
+
+    from medsyn.config import load_yaml
+    from medsyn.generate import JOB_FILE
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    pre.add_argument("--out")
+    known, _ = pre.parse_known_args(list(argv))
+    if known.config is None or known.out is not None:
+        return {}
+    folder = Path(known.config).parent
+    if (folder / JOB_FILE).exists() and "out" not in load_yaml(known.config):
+        return {"out": str(folder)}
+    return {}
 
 
 def _serve(argv: Sequence[str]) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -27,7 +28,16 @@ from typing import Any
 
 from medsyn.errors import ConfigError
 
-__all__ = ["parse_args", "dump_config", "load_yaml", "save_config", "build_parser"]
+__all__ = ["parse_args", "dump_config", "load_yaml", "save_config", "build_parser", "parse_bool", "plain"]
+
+_RST_ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|obj):`~?([^`]+)`")
+
+
+def plain(text: str | None) -> str | None:
+    """Docstring text as a terminal shows it: ``literal`` and :func:`name` become literal and name."""
+    if text is None:
+        return None
+    return _RST_ROLE.sub(r"\1", text).replace("``", "")
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -39,7 +49,7 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _parse_bool(value: str | bool) -> bool:
+def parse_bool(value: str | bool) -> bool:
     if isinstance(value, bool):
         return value
     lowered = str(value).strip().lower()
@@ -73,7 +83,7 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
                 raise ConfigError(f"field '{name}' must be one of {list(choices)}, got {value!r}")
             return value
         if base is bool:
-            return _parse_bool(value)
+            return parse_bool(value)
         if base in (int, float, str):
             return base(value)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as err:
@@ -88,7 +98,7 @@ def build_parser(
 ) -> argparse.ArgumentParser:
     """An argparse parser with one flag per dataclass field (values are coerced later, after the recipe)."""
     parser = argparse.ArgumentParser(
-        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog=prog, description=plain(description), formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", type=str, default=None, help="YAML recipe; flags given here override it")
     seen: set[str] = set()
@@ -105,7 +115,7 @@ def build_parser(
             base, _ = _unwrap_optional(hints[f.name])
             kwargs: dict[str, Any] = {
                 "default": argparse.SUPPRESS,
-                "help": f.metadata.get("help", "") + f" (default: {default})",
+                "help": plain(f.metadata.get("help", "")) + f" (default: {default})",
             }
             if base is bool:
                 kwargs.update(nargs="?", const="true")

@@ -31,7 +31,7 @@ from typing import Any
 
 from medsyn.backends import GenerationParams
 from medsyn.backends.routing import EndpointsUnavailableError
-from medsyn.config import save_config
+from medsyn.config import dump_config
 from medsyn.errors import BackendError, ConfigError
 from medsyn.generator import NoteGenerator, adapter_hash, adapter_label, resolve_adapter, resolve_template
 from medsyn.models import DEFAULT_MODEL
@@ -326,8 +326,12 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
         counts = writer.finalize(order=[t.id for t in tasks], card=lambda records: _card_body(spec_now, records))
     else:  # nothing was ever written: no dataset card that would point at missing files
         counts = {"kept": 0, "rejected": 0, "failed": 0}
-    # the saved config resumes this folder: it must never wipe it
-    save_config(out / "medsyn_config.yaml", replace(config, overwrite=False), params)
+    # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
+    import yaml
+
+    saved = dump_config(replace(config, overwrite=False), params)
+    del saved["out"]
+    (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), "utf-8")
     done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))
     summary = {
         "out": str(out),

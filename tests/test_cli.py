@@ -31,9 +31,46 @@ def test_bad_config_is_reported(tmp_path, caplog):
     assert "unknown config field(s) ['bogus']" in caplog.text
 
 
-def test_unknown_subcommand():
-    with pytest.raises(SystemExit):
+def test_unknown_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_:
         main(["eval", "nope"])
+    assert exit_.value.code == 2
+    assert "unknown eval command 'nope'; choose from ['classify', 'quality']" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["kg", "build", "--help"],
+        ["kg", "show", "--help"],
+        ["kg", "stats", "--help"],
+        ["generate", "--help"],
+    ]
+    + [["serve", "--help"], ["eval", "classify", "--help"], ["eval", "quality", "--help"]]
+    + [["data", "instructions", "--help"]],
+)
+def test_every_flag_has_plain_help(argv, capsys):
+    import re
+
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text and ":class:" not in text
+    # argparse puts a long flag's help on the next, deeper-indented line; a flag with no help has none
+    lines = text.splitlines() + [""]
+    bare = [
+        line
+        for line, after in zip(lines, lines[1:])
+        if re.fullmatch(r"  --\w+( \S+)?", line) and not re.match(r" {8,}\S", after)
+    ]
+    assert not bare, f"flags without help: {bare}"
+
+
+def test_eval_help_lists_its_commands(capsys):
+    assert main(["eval", "--help"]) == 0
+    assert "classify" in capsys.readouterr().out
 
 
 def test_kg_paths_and_flags_that_make_no_sense_get_one_line(kg_path, tmp_path, caplog, capsys):

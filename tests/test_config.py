@@ -50,8 +50,10 @@ def test_bad_values_say_what_is_wrong(tmp_path):
 
 def test_import_medsyn_stays_light():
     code = (
-        "import sys, medsyn, medsyn.kg, medsyn.sampling, medsyn.prompts, medsyn.generate, medsyn.cli;"
-        "heavy = [m for m in ('torch', 'transformers', 'gradio', 'peft') if m in sys.modules];"
+        "import sys, medsyn, medsyn.kg, medsyn.sampling, medsyn.prompts, medsyn.generate, medsyn.generator, "
+        "medsyn.writer, medsyn.backends.endpoint, medsyn.backends.transformers, medsyn.eval, medsyn.cli;"
+        "heavy = ('torch', 'transformers', 'gradio', 'peft', 'datasets', 'accelerate', 'sklearn', 'matplotlib');"
+        "heavy = [m for m in heavy if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

@@ -224,3 +224,55 @@ def test_output_folders_that_cannot_hold_a_dataset_are_refused_before_any_work(
     with pytest.raises(ConfigError, match="cannot be written \\(Read-only file system\\)"):
         run_generation(_config(tmp_path, kg_path, tiny_model_dir, out=str(tmp_path / "ro")), PARAMS)
     assert calls == []  # refused before the model was loaded
+
+
+def test_the_saved_config_resumes_its_folder_from_any_directory(tmp_path, kg_path, tiny_model_dir, monkeypatch):
+    import yaml
+
+    from medsyn.cli import main
+
+    out = tmp_path / "out"
+    run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=3), PARAMS)
+    saved = yaml.safe_load((out / "medsyn_config.yaml").read_text(encoding="utf-8"))
+    assert "out" not in saved and saved["overwrite"] is False and saved["n"] == 3
+    (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved | {"n": 5}), encoding="utf-8")
+    monkeypatch.chdir(out)  # from inside the dataset: the two new notes land here, not in a nested folder
+    assert main(["generate", "--config", "medsyn_config.yaml"]) == 0
+    monkeypatch.chdir(tmp_path.parent)  # and from elsewhere, by the file's path
+    (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved | {"n": 6}), encoding="utf-8")
+    assert main(["generate", "--config", str(out / "medsyn_config.yaml")]) == 0
+    ids = [r["id"] for r in read_shards(out / "shards")]
+    assert len(ids) == len(set(ids)) == 6 and not (out / "out").exists()
+
+
+def test_auto_adapter_is_the_packaged_one_only_for_the_embedded_model_in_process():
+    from pathlib import Path
+
+    from medsyn.generator import resolve_adapter
+    from medsyn.models import DEFAULT_MODEL
+
+    packaged = resolve_adapter(DEFAULT_MODEL, "auto")
+    assert packaged and (Path(packaged) / "adapter_model.safetensors").exists()
+    assert resolve_adapter(DEFAULT_MODEL, "auto", backend="endpoint") is None  # a server merges or loads its own
+    assert resolve_adapter("someone/other-model", "auto") is None
+    assert resolve_adapter(DEFAULT_MODEL, "none") is None
+    assert resolve_adapter(DEFAULT_MODEL, "/my/adapter") == "/my/adapter"
+
+
+@pytest.mark.slow
+def test_the_default_path_converts_the_embedded_model_and_writes_russian_notes(tmp_path, kg_path):
+    """What `make demo` runs: the GGUF converted in a fresh cache, the packaged adapter, two notes."""
+    import re
+
+    config = GenerateConfig(n=2, out=str(tmp_path / "out"), seed=0, graph=str(kg_path), max_attempts=1)
+    params = GenerationParams(max_new_tokens=64, temperature=0.7, top_p=0.95, top_k=50, repetition_penalty=1.15)
+    summary = run_generation(config, params)
+    assert summary["kept"] + summary["rejected"] == 2 and summary["failed"] == 0
+    rows = read_shards(tmp_path / "out" / "shards")
+    for row in rows:
+        assert row["model"] == "gemma-3-270m" and row["template"] == "instruction"
+        assert row["adapter"] == "gemma-3-270m-ru-notes"  # the packaged adapter, named without a machine path
+        assert row["completion_tokens"] > 5
+        # a Russian note: mostly Cyrillic letters
+        letters = re.findall(r"[A-Za-zА-Яа-яЁё]", row["note"])
+        assert len(letters) > 20 and sum("А" <= c <= "я" or c in "Ёё" for c in letters) / len(letters) > 0.9

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import shlex
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -188,15 +189,16 @@ def write_instruction_dataset(
     table = "| split | rows | " + " | ".join(keys) + " |\n|---|---|" + "---|" * len(keys) + "\n"
     for split, rows in splits.items():
         table += f"| {split} | {len(rows)} | " + " | ".join(str(counts[split][k]) for k in keys) + " |\n"
-    args = " ".join(
-        f"--{k} {','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in config.items() if v is not None
-    )
+    argv = ["medsyn", "data", "instructions"]
+    for k, v in config.items():
+        if v is not None:
+            argv += [f"--{k}", *map(str, v if isinstance(v, list) else [v])]
     card = CARD.format(
         data_files=data_files,
         write=INSTRUCTION_WRITE,
         cont=INSTRUCTION_CONTINUE,
         table=table,
-        command=f"medsyn data instructions {args}",
+        command=shlex.join(argv),
         config=json.dumps(config, ensure_ascii=False, indent=2),
     )
     (out / "README.md").write_text(card, encoding="utf-8")

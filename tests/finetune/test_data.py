@@ -64,3 +64,19 @@ def test_main_builds_from_the_graph(tmp_path, kg_path):
     assert main(["--out", str(out), "--graph", str(kg_path), "--max_notes", "40", "--splits", "dev"]) == 0
     rows = load_instruction_split(out, "dev")
     assert 10 < len(rows) <= 80 and all(r["symptoms"] for r in rows)
+
+
+def test_the_cards_command_rebuilds_the_same_rows(tmp_path, kg_path):
+    import re
+    import shlex
+
+    out = tmp_path / "ds"
+    assert main(["--out", str(out), "--graph", str(kg_path), "--max_notes", "12", "--splits", "train", "dev"]) == 0
+    command = re.search(r"^medsyn data instructions .*$", (out / "README.md").read_text(), re.M).group(0)
+    argv = shlex.split(command)[3:]
+    assert argv[argv.index("--splits") + 1 : argv.index("--splits") + 3] == ["train", "dev"]
+    again = tmp_path / "again"
+    argv[argv.index("--out") + 1] = str(again)
+    assert main(argv) == 0
+    for split in ("train", "dev"):
+        assert load_instruction_split(again, split) == load_instruction_split(out, split)
