@@ -8,12 +8,16 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 
 setup: $(VENV)/.installed
 
-# torch==2.13.0 first: on the reference CPU machines it comes from local disk as a CPU build; asking for
-# any other version (or letting a dependency pull one in) would download a multi-GB CUDA build.
+# torch first, so that no dependency picks another build. The default, torch==2.13.0, is a CPU build that the
+# reference CPU machines install from local disk. On a machine with a GPU pass the build that suits it, e.g.
+#   make demo TORCH="torch --index-url https://download.pytorch.org/whl/cu128"   (CUDA 12.8)
+#   make demo TORCH=torch                                                        (PyPI's default build)
+TORCH ?= torch==2.13.0
+
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[all]"
 	touch $@
 
