@@ -287,6 +287,7 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
             on disk, and the same command resumes.
     """
     from medsyn.kg import load_graph
+    from medsyn.release.card_notes import folder_card
 
     params = params or GenerationParams()
     out = Path(config.out)
@@ -301,7 +302,8 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     holds_notes = writer.records_on_disk > 0
     # Settings are checked before anything is loaded or generated, and again once the backend says what it serves.
     check_job(out, job_spec(generator, graph_fp), holds_notes)
-    todo = [t for t in tasks if t.id not in writer.done]
+    # round-robin over categories, so that a job stopped at any point holds a spread of codes, not the first few
+    todo = interleave([t for t in tasks if t.id not in writer.done])
     logger.info(
         "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
     )
@@ -323,7 +325,9 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     elapsed = time.perf_counter() - started
     spec_now = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))["job"]
     if writer.records_on_disk or sum(stats["counts"].values()):
-        counts = writer.finalize(order=[t.id for t in tasks], card=lambda records: _card_body(spec_now, records))
+        counts = writer.finalize(
+            order=[t.id for t in tasks], card=lambda records, meta: folder_card(spec_now, records, meta)
+        )
     else:  # nothing was ever written: no dataset card that would point at missing files
         counts = {"kept": 0, "rejected": 0, "failed": 0}
     # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
@@ -348,6 +352,15 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
         raise GenerationAborted(f"{aborted} ({counts['kept'] + counts['rejected']} notes are safe in {out})")
     logger.info("done: %s", summary)
     return summary
+
+
+def interleave(tasks: list[Task]) -> list[Task]:
+    """``tasks`` reordered round-robin across their categories (each category's own order kept)."""
+    by_category: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_category.setdefault(task.category, []).append(task)
+    rounds = max((len(v) for v in by_category.values()), default=0)
+    return [queue[k] for k in range(rounds) for queue in by_category.values() if k < len(queue)]
 
 
 async def _run_tasks(
@@ -415,51 +428,3 @@ async def _run_tasks(
         router = getattr(backend, "router", None)
         stats["router"] = router.summary() if router is not None else None
         await backend.aclose()
-
-
-def _card_body(spec: dict[str, Any], records: list[dict[str, Any]]) -> str:
-    """The card's markdown: every number comes from the records in the folder."""
-    import yaml
-
-    done = [r for r in records if not is_failed(r)]
-    kept = [r for r in done if r.get("kept")]
-    codes = sorted({r["category"] for r in done})
-    n_symptoms = [len(r["symptoms"]) for r in done] or [0]
-    models = sorted({str(r.get("served_model") or r.get("model")) for r in done})
-    failed = len(records) - len(done)
-    return f"""# medsyn synthetic Russian clinical notes
-
-Synthetic outpatient notes (complaints and history) in Russian, one per ICD-10 code task, written by
-[medsyn](https://github.com/medsyn/medsyn) following the MedSyn method (arXiv 2408.02056): each task draws a
-category with weight `J3(N_symp) * J3(N_exmp)`, a code of it, {min(n_symptoms)}-{max(n_symptoms)} of its symptoms
-from the medical knowledge graph, a real note of the same category as a style example, and a patient's sex and age.
-
-- This folder: {len(done)} notes over {len(codes)} categories, {len(kept)} kept by the filter
-  ({len(done) - len(kept)} rejected{f", {failed} tasks failed" if failed else ""}).
-- Model {", ".join(f"`{m}`" for m in models) or "—"}, adapter `{spec.get("adapter")}`, prompt template
-  `{spec.get("template")}`, backend `{spec.get("backend")}`.
-- `default` config: notes that passed the filter (requested symptoms used, no near-copy of a real note).
-  `rejected` config (if present): the others, with `filter_reasons`. `failed` config (if present): tasks whose
-  requests failed for good, with `error_type` and `error`; running the job again retries them.
-
-```python
-from datasets import load_dataset
-ds = load_dataset("PATH_OR_HUB_ID")  # this folder, or the Hub id it was pushed to
-```
-
-**These notes are synthetic and not medical advice.** They can contain clinical errors. Use them to train and
-test models, not to inform care.
-
-## Sources and licences
-- Style examples and symptoms come from RuMedTop3 (RuMedBench, Apache-2.0), ICD-10 names from the МКБ-10
-  reference directory of the Russian Ministry of Health (v2.27, published under MIT), seed symptom names from
-  RuMedSymptomRec (RuMedBench, Apache-2.0).
-
-## Configuration
-`medsyn_config.yaml` in this folder holds the job's fields; `medsyn generate --config medsyn_config.yaml`
-re-runs it (and resumes it, into the same `out`). `{JOB_FILE}` holds the job's fingerprint:
-
-```yaml
-{yaml.safe_dump(spec, allow_unicode=True, sort_keys=False).strip()}
-```
-"""

@@ -1,8 +1,10 @@
-"""Publishing a trained adapter to the Hugging Face Hub.
+"""Publishing to the Hugging Face Hub: adapters, and (through :mod:`medsyn.release`) datasets.
 
-The upload is a folder built first on disk (:func:`build_upload_folder`) and checked (:func:`validate_upload_folder`)
-before anything is sent, so tests can verify exactly what would be published without a network. The token comes
-only from the environment (``HF_TOKEN``) or the ``huggingface-cli login`` cache; it is never logged, and any
+Every upload is a folder built first on disk and checked before anything is sent, so tests can verify exactly what
+would be published without a network. Adapters use :func:`build_upload_folder` and :func:`validate_upload_folder`;
+datasets are staged by :mod:`medsyn.release`. Both end in :func:`upload`, the one place that talks to the Hub: it
+scans the folder for tokens, creates the repository (private unless told otherwise) and uploads the folder. The
+token comes only from the environment (``HF_TOKEN``) or the ``hf auth login`` cache; it is never logged, and any
 token-like string is redacted from the files that are uploaded.
 
 Example:
@@ -22,7 +24,16 @@ from typing import Any
 
 from medsyn.errors import MedsynError, require
 
-__all__ = ["redact", "get_token", "build_upload_folder", "validate_upload_folder", "push_adapter", "UPLOAD_FILES"]
+__all__ = [
+    "redact",
+    "get_token",
+    "find_tokens",
+    "upload",
+    "build_upload_folder",
+    "validate_upload_folder",
+    "push_adapter",
+    "UPLOAD_FILES",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +138,7 @@ def validate_upload_folder(folder: str | Path, base_model: Any = None) -> dict[s
                 f"adapter base_model_name_or_path {config.get('base_model_name_or_path')!r} differs from the card's "
                 f"base_model {meta['base_model']!r}"
             )
-    for path in folder.iterdir():
-        if path.suffix in TEXT_SUFFIXES and _TOKEN.search(path.read_text(encoding="utf-8")):
-            problems.append(f"{path.name} contains something that looks like a Hub token")
+    problems += [f"{name} contains something that looks like a Hub token" for name in find_tokens(folder)]
     if base_model is not None and not problems:
         peft = require("peft", "train", "Validating an adapter")
         try:
@@ -139,6 +148,51 @@ def validate_upload_folder(folder: str | Path, base_model: Any = None) -> dict[s
     if problems:
         raise MedsynError(f"upload folder {folder} is not valid: " + "; ".join(problems))
     return meta
+
+
+def find_tokens(folder: str | Path) -> list[str]:
+    """The files under ``folder`` (relative paths) whose text holds a Hub token or the current token's value."""
+    folder = Path(folder)
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if path.suffix in TEXT_SUFFIXES:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        elif path.suffix == ".parquet":
+            text = path.read_bytes().decode("utf-8", errors="replace")  # dictionary pages hold strings verbatim
+        else:
+            continue
+        if redact(text) != text:
+            found.append(str(path.relative_to(folder)))
+    return found
+
+
+def upload(
+    folder: str | Path,
+    repo_id: str,
+    repo_type: str = "model",
+    private: bool = True,
+    commit_message: str = "Upload with medsyn",
+) -> str:
+    """Create ``repo_id`` (private unless ``private=False``) and upload ``folder`` to it; returns the repo URL.
+
+    Raises:
+        MedsynError: the folder holds something that looks like a token, or there is no token to push with.
+    """
+    from huggingface_hub import HfApi
+
+    leaked = find_tokens(folder)
+    if leaked:
+        raise MedsynError(f"refusing to upload {folder}: {leaked} contain something that looks like a Hub token")
+    token = get_token()
+    if not token:
+        raise MedsynError(
+            f"no Hugging Face token to push to {repo_id}: set HF_TOKEN in the environment or run 'hf auth login'"
+        )
+    api = HfApi(token=token)
+    url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type)
+    api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, commit_message=commit_message)
+    logger.info("pushed %s to %s (%s)", folder, redact(str(url)), "private" if private else "public")
+    return redact(str(url))
 
 
 def push_adapter(
@@ -152,18 +206,7 @@ def push_adapter(
 
     The token is read with :func:`get_token` and passed straight to ``huggingface_hub``; it is never logged.
     """
-    from huggingface_hub import HfApi
-
     adapter_dir = Path(adapter_dir)
     folder = build_upload_folder(adapter_dir, staging or adapter_dir / "upload")
     validate_upload_folder(folder)
-    token = get_token()
-    if not token:
-        raise MedsynError(
-            f"no Hugging Face token to push to {repo_id}: set HF_TOKEN in the environment or run 'hf auth login'"
-        )
-    api = HfApi(token=token)
-    url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-    api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model", commit_message=commit_message)
-    logger.info("pushed %s to %s", folder, redact(str(url)))
-    return redact(str(url))
+    return upload(folder, repo_id, "model", private=private, commit_message=commit_message)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "read_shards", "is_failed"]
+__all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "read_shards", "is_failed", "configs_meta"]
 
 logger = logging.getLogger(__name__)
 
@@ -175,18 +175,20 @@ class ShardWriter:
     def finalize(
         self,
         order: list[str] | None = None,
-        card: str | Callable[[list[dict[str, Any]]], str] | None = None,
+        card: str | Callable[[list[dict[str, Any]], dict[str, Any]], str] | None = None,
     ) -> dict[str, int]:
         """Write the parquet files and README from all shards.
 
         Args:
             order: task ids in generation order; records are written in this order (others after, by id).
-            card: the README body (markdown) under the YAML header, or a function of the records that returns it.
+            card: the README body (markdown) under a YAML header that maps the configs to their files; or a function
+                of the records and that mapping (``{"configs", "dataset_info"}``) that returns the whole README.
 
         Returns:
             ``{"kept": n, "rejected": m, "failed": k}``.
         """
         import datasets
+        import yaml
 
         self.close()
         records = read_shards(self.shard_dir)
@@ -221,8 +223,12 @@ class ShardWriter:
             files[split_dir] = f"{split_dir}/{file_name}"
         if not counts["kept"] and counts["rejected"]:
             logger.warning("no note passed the filter; load the 'rejected' config to see why")
-        body = card(records) if callable(card) else (card or "")
-        (self.out_dir / "README.md").write_text(_card_header(counts, files) + body, encoding="utf-8")
+        meta = configs_meta(files, counts)
+        if callable(card):
+            text = card(records, meta)
+        else:
+            text = "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n" + (card or "")
+        (self.out_dir / "README.md").write_text(text, encoding="utf-8")
         return counts
 
 
@@ -245,10 +251,16 @@ def _features_yaml(columns: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def _card_header(counts: dict[str, int], files: dict[str, str]) -> str:
-    """YAML front matter: Hub metadata and the configs that map folders to splits."""
-    import yaml
+def configs_meta(
+    files: dict[str, str], counts: dict[str, int], features: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The card's ``configs`` (which files each config reads) and ``dataset_info`` (features and row counts).
 
+    Args:
+        files: folder (``data``, ``rejected``, ``failed``) → the parquet path it holds, relative to the card.
+        counts: rows per config name (``kept`` for ``default``).
+        features: columns per config name, when they differ from the writer's (a release drops and adds some).
+    """
     configs, infos = [], []
     for split_dir, config_name, columns in (
         ("data", "default", FEATURES),
@@ -260,25 +272,15 @@ def _card_header(counts: dict[str, int], files: dict[str, str]) -> str:
         entry: dict[str, Any] = {"config_name": config_name} | ({"default": True} if config_name == "default" else {})
         entry["data_files"] = [{"split": "train", "path": files.get(split_dir, f"{split_dir}/*.parquet")}]
         configs.append(entry)
-        infos.append({"config_name": config_name, "features": _features_yaml(columns)})
+        rows = counts.get("kept" if config_name == "default" else config_name, 0)
+        infos.append(
+            {
+                "config_name": config_name,
+                "features": _features_yaml((features or {}).get(config_name, columns)),
+                "splits": [{"name": "train", "num_examples": rows}],
+            }
+        )
     if "data" not in files and len(configs) > 1:
         # datasets infers the file format from the first config, so a folder with no kept note lists another first
         configs.append(configs.pop(0))
-    meta = {
-        "language": ["ru"],
-        "license": "apache-2.0",
-        "task_categories": ["text-generation", "text-classification"],
-        "tags": ["medical", "synthetic", "icd-10", "clinical-notes", "medsyn"],
-        "pretty_name": "medsyn synthetic Russian clinical notes",
-        "size_categories": [_size_category(counts.get("kept", 0))],
-        "configs": configs,
-        "dataset_info": infos,
-    }
-    return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n"
-
-
-def _size_category(n: int) -> str:
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
-        if n < limit:
-            return label
-    return "100K<n<1M"
+    return {"configs": configs, "dataset_info": infos}

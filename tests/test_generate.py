@@ -276,3 +276,17 @@ def test_the_default_path_converts_the_embedded_model_and_writes_russian_notes(t
         # a Russian note: mostly Cyrillic letters
         letters = re.findall(r"[A-Za-zА-Яа-яЁё]", row["note"])
         assert len(letters) > 20 and sum("А" <= c <= "я" or c in "Ёё" for c in letters) / len(letters) > 0.9
+
+
+def test_a_job_works_through_categories_round_robin(kg):
+    from medsyn.generate import interleave
+    from medsyn.sampling import TaskSampler
+
+    tasks = TaskSampler(kg, seed=0).sample(300)
+    order = interleave(tasks)
+    assert sorted(t.id for t in order) == sorted(t.id for t in tasks)
+    categories = {t.category for t in tasks}
+    # the first len(categories) tasks touch every category once: a job stopped early still spreads over codes
+    assert {t.category for t in order[: len(categories)]} == categories
+    first_m54 = [t.id for t in order if t.category == "M54"]
+    assert first_m54 == [t.id for t in tasks if t.category == "M54"]

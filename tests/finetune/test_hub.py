@@ -58,11 +58,12 @@ def test_push_uses_the_env_token_and_never_logs_it(tiny_run, tmp_path, monkeypat
             calls["token"] = token
 
         def create_repo(self, repo_id, **kwargs):
-            calls["repo"] = repo_id
+            calls["repo"], calls["create"] = repo_id, kwargs
             return f"https://huggingface.co/{repo_id}"
 
         def upload_folder(self, folder_path, repo_id, **kwargs):
             calls["files"] = sorted(p.name for p in __import__("pathlib").Path(folder_path).iterdir())
+            calls["upload"] = kwargs
 
     _, (_, _, train_args) = tiny_run
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
@@ -70,6 +71,8 @@ def test_push_uses_the_env_token_and_never_logs_it(tiny_run, tmp_path, monkeypat
     with caplog.at_level(logging.DEBUG):
         url = push_adapter(train_args.output_dir, "someone/ru-notes-lora", staging=tmp_path / "upload")
     assert calls["token"] == FAKE and calls["repo"] == "someone/ru-notes-lora"
+    assert calls["create"]["private"] is True and calls["create"]["repo_type"] == "model"  # private unless asked
+    assert calls["upload"]["repo_type"] == "model"
     assert "adapter_model.safetensors" in calls["files"] and url.endswith("someone/ru-notes-lora")
     assert FAKE not in caplog.text
 

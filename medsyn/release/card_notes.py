@@ -1,0 +1,166 @@
+"""The card of a notes dataset (``dataset_cards/ru-notes.md``), for a generated folder and for a release alike."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+from medsyn.release.cards import model_license, render_card, size_category
+
+__all__ = ["notes_card"]
+
+EXAMPLE_FIELDS = ("id", "icd10_code", "icd10_name", "category", "symptoms", "sex", "age", "example_id", "note")
+EXAMPLE_FIELDS += ("template", "model", "adapter", "symptom_coverage", "kept", "filter_reasons", "copy_score")
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "—" if x is None else f"{x:.{digits}f}"
+
+
+def _quality_rows(report: dict[str, Any] | None) -> dict[str, str] | None:
+    if not report:
+        return None
+    syn, real = report["realism"]["synthetic"], report["realism"]["real"]
+    copy, prompt = report["copying"], report["prompt_following"]
+    rvr = copy.get("real_vs_real", {})
+    return {
+        "coverage_mean": _fmt(prompt.get("mean_coverage")),
+        "share_full": _fmt(prompt.get("share_full")),
+        "distinct2": _fmt(syn.get("distinct_2")),
+        "real_distinct2": _fmt(real.get("distinct_2")),
+        "self_bleu": _fmt(syn.get("self_bleu")),
+        "real_self_bleu": _fmt(real.get("self_bleu")),
+        "copy_mean": _fmt(copy["train"]["copy_score_mean"]),
+        "copy_max": _fmt(copy["train"]["copy_score_max"]),
+        "real_copy_mean": _fmt(rvr.get("copy_score_mean")),
+        "real_copy_max": _fmt(rvr.get("copy_score_max")),
+        "near_copies": str(copy["train"]["near_copies"]),
+        "real_near_copies": str(rvr.get("near_copies", "—")),
+    }
+
+
+def _classify_tables(classify: dict[str, Any] | None) -> dict[str, str] | None:
+    if not classify:
+        return None
+    from medsyn.eval.report import classify_table, gain_table
+
+    summary = classify["summary"]
+    return {"run": classify["run"], "table": classify_table(summary), "gains": gain_table(summary)}
+
+
+def notes_card(
+    spec: dict[str, Any],
+    groups: dict[str, list[dict[str, Any]]],
+    meta: dict[str, Any],
+    *,
+    title: str = "medsyn synthetic Russian clinical notes",
+    load_id: str = "PATH_OR_HUB_ID",
+    reproduce: str = "run `medsyn generate --config medsyn_config.yaml` in this folder.",
+    job_fingerprint: str = "",
+    plots: list[str] | None = None,
+    quality: dict[str, Any] | None = None,
+    classify: dict[str, Any] | None = None,
+    near_copies_dropped: list[str] | None = None,
+) -> str:
+    """The card's text: YAML from ``DatasetCardData``, body from the template, numbers from ``groups``.
+
+    Args:
+        spec: the job spec (``medsyn_job.json``'s ``job``).
+        groups: rows per config (``default``, ``rejected``, ``failed``).
+        meta: ``{"configs", "dataset_info"}`` from :func:`medsyn.writer.configs_meta`.
+        load_id: what ``load_dataset`` is given in the card's snippet.
+        reproduce: the sentence that says how to make more notes the same way.
+        plots / quality / classify: the release's plots, ``medsyn eval quality`` report and classify summary.
+    """
+    from medsyn.data import load_rumedtop3
+
+    kept = groups.get("default", [])
+    done = kept + groups.get("rejected", [])
+    model = spec.get("served_model") or spec.get("model")
+    lic = model_license(model if spec.get("backend") != "endpoint" else spec.get("served_model") or model)
+    ages = [r["age"] for r in kept] or [0]
+    n_symptoms = [len(r["symptoms"]) for r in done] or [0]
+    templates = sorted({r.get("template") for r in done if r.get("template")}) or [spec.get("template")]
+    example = {k: kept[0].get(k) for k in EXAMPLE_FIELDS if kept and k in kept[0]} if kept else {}
+    real_chars = statistics.median(len(n["text"]) for n in load_rumedtop3("train"))
+    adapter = spec.get("adapter")
+    model_line = f"`{model}`" + (
+        f" with the LoRA adapter `{adapter}` (sha256 `{spec.get('adapter_sha256')}`)" if adapter else ""
+    )
+    backend = spec.get("backend")
+    card_data = {
+        **{k: lic[k] for k in ("license", "license_name", "license_link")},
+        "language": ["ru"],
+        "multilinguality": ["monolingual"],
+        "pretty_name": title,
+        "task_categories": ["text-generation", "text-classification"],
+        "size_categories": [size_category(len(kept))],
+        "tags": ["synthetic", "medical", "clinical", "icd-10", "russian", "medsyn"],
+        "source_datasets": ["extended|rumedtop3"],
+        "annotations_creators": ["machine-generated"],
+        "language_creators": ["machine-generated"],
+        **meta,
+    }
+    gen = spec.get("generation", {})
+    filt = spec.get("filter", {})
+    return render_card(
+        "ru-notes.md",
+        card_data,
+        title=title,
+        load_id=load_id,
+        medsyn_version=spec.get("medsyn_version"),
+        counts={k: len(v) for k, v in groups.items()},
+        style_example="example_guided" in templates,
+        templates=", ".join(f"`{t}`" for t in templates),
+        has_copy_score=bool(kept and "copy_score" in kept[0]),
+        example_row=json.dumps(example, ensure_ascii=False, indent=2),
+        min_coverage=f"{filt.get('min_symptom_coverage', 0):.0%}" if filt.get("on", True) else "any share",
+        n_categories=len({r["category"] for r in kept}),
+        n_codes=len({r["icd10_code"] for r in kept}),
+        symptom_range=f"{min(n_symptoms)}-{max(n_symptoms)}",
+        share_female=f"{sum(r['sex'] == 'F' for r in kept) / max(len(kept), 1):.0%}",
+        age_range=f"{min(ages)}-{max(ages)}",
+        age_median=int(statistics.median(ages)),
+        chars_median=int(statistics.median(len(r["note"]) for r in kept)) if kept else 0,
+        real_chars_median=int(real_chars),
+        near_copies_dropped=near_copies_dropped or [],
+        plots=plots or [],
+        spec=spec,
+        model_line=model_line,
+        model_short=f"`{model}`",
+        backend_line=(
+            f"served through an OpenAI-compatible endpoint ({spec.get('engine') or 'engine'})"
+            if backend == "endpoint"
+            else "run in-process with transformers"
+        ),
+        sampling=", ".join(f"{k} {v!r}" for k, v in gen.items()) or "—",
+        filter_line=(
+            f"kept when the note uses at least {filt.get('min_symptom_coverage', 0):.0%} of the requested symptoms and "
+            f"shares less than {filt.get('max_copy_score', 0):.0%} of its word 3-grams with any real note; up to "
+            f"{spec.get('max_attempts', 1)} attempts per task."
+            if filt.get("on", True)
+            else "off: every note is kept."
+        ),
+        job_fingerprint=job_fingerprint,
+        reproduce=reproduce,
+        quality=_quality_rows(quality),
+        classify=_classify_tables(classify),
+        license_text=lic["text"],
+    )
+
+
+def folder_card(spec: dict[str, Any], records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The card of a folder that ``medsyn generate`` wrote."""
+    from medsyn.generate import fingerprint
+    from medsyn.writer import is_failed
+
+    groups = {
+        "default": [r for r in records if not is_failed(r) and r.get("kept", True)],
+        "rejected": [r for r in records if not is_failed(r) and not r.get("kept", True)],
+        "failed": [r for r in records if is_failed(r)],
+    }
+    return notes_card(spec, groups, meta, job_fingerprint=fingerprint(spec))
+
+
+__all__ += ["folder_card"]

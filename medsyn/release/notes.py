@@ -1,0 +1,363 @@
+"""The release of generated notes as a Hub dataset: staging, the privacy gate, the card, validation.
+
+``medsyn release dataset DIR --repo_id medsyn/ru-notes`` turns a folder that ``medsyn generate`` wrote (or a release
+folder built before) into the exact folder that is uploaded:
+
+- ``README.md``: the card (``dataset_cards/ru-notes.md``), every number computed from the rows;
+- ``data/``, ``rejected/``, ``failed/``: one parquet file per config (``default`` = kept notes), small row groups;
+- ``medsyn_config.yaml`` and ``medsyn_job.json``: the job's settings and fingerprint (graph fingerprint included);
+- ``quality/``: the ``medsyn eval quality`` report of the kept notes and its plot; ``plots/``: codes and lengths.
+
+Real text never ships: the ``prompt`` column (which holds the real style example) is dropped, ``template`` and
+``example_id`` say how each note was prompted, and every note is checked against all real RuMedTop3 notes (train and
+dev) with the project's copy index before anything is written (:func:`privacy_gate`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medsyn.errors import MedsynError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ReleaseError",
+    "DatasetReleaseArgs",
+    "CONFIGS",
+    "read_notes_source",
+    "privacy_gate",
+    "build_dataset_release",
+    "validate_dataset_release",
+]
+
+JOB_FILE = "medsyn_job.json"
+DROPPED = ("prompt", "endpoint")
+"""Columns that never ship: the prompt holds a real note; an endpoint URL names a machine."""
+ROW_GROUP = 500
+"""Rows per parquet row group: small enough for the dataset viewer to page through."""
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+class ReleaseError(MedsynError):
+    """A release that must not be built or pushed as it is."""
+
+
+@dataclass
+class DatasetReleaseArgs:
+    """``medsyn release dataset DIR``: build, check and push a generated folder as a Hub dataset."""
+
+    source: str = field(default="", metadata={"help": "a folder medsyn generate wrote, or a built release folder"})
+    repo_id: str = field(default="medsyn/ru-notes", metadata={"help": "the Hub dataset repository"})
+    out: str | None = field(default=None, metadata={"help": "where to build the release folder (default: a temp dir)"})
+    dry_run: bool = field(default=False, metadata={"help": "build and validate only; upload nothing"})
+    public: bool = field(default=False, metadata={"help": "create the repository as public (default: private)"})
+    drop_near_copies: bool = field(
+        default=False,
+        metadata={"help": "drop notes that nearly copy a real note (recorded in the card) instead of stopping"},
+    )
+    max_copy_score: float = field(
+        default=0.7,
+        metadata={"help": "a note sharing this share of its word 3-grams with one real note is a near copy"},
+    )
+    max_lcs_words: int = field(default=15, metadata={"help": "or this many consecutive words with one real note"})
+    classify_run: str | None = field(
+        default=None, metadata={"help": "a medsyn eval classify run folder whose results go into the card"}
+    )
+    title: str = field(default="medsyn synthetic Russian clinical notes", metadata={"help": "the card's title"})
+
+
+# -- reading ---------------------------------------------------------------------------------------------------------
+CONFIGS = (("data", "default"), ("rejected", "rejected"), ("failed", "failed"))
+"""(folder, config name) of each config a release can hold."""
+
+
+def read_notes_source(source: str | Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any], str | None]:
+    """The rows per config, the job spec and the saved config of a generated or release folder."""
+    from medsyn.writer import is_failed, read_shards
+
+    source = Path(source)
+    if not source.is_dir():
+        raise ReleaseError(f"{source} is not a folder; pass a folder that medsyn generate wrote (it has shards/)")
+    job_path = source / JOB_FILE
+    if not job_path.exists():
+        raise ReleaseError(f"{source} has no {JOB_FILE}: it was not written by medsyn generate or medsyn release")
+    spec = json.loads(job_path.read_text(encoding="utf-8"))["job"]
+    config = (
+        (source / "medsyn_config.yaml").read_text(encoding="utf-8")
+        if (source / "medsyn_config.yaml").exists()
+        else None
+    )
+    if (source / "shards").is_dir():
+        records = read_shards(source / "shards")
+        groups = {
+            "default": [r for r in records if not is_failed(r) and r.get("kept", True)],
+            "rejected": [r for r in records if not is_failed(r) and not r.get("kept", True)],
+            "failed": [r for r in records if is_failed(r)],
+        }
+    else:
+        import pyarrow.parquet as pq
+
+        groups = {name: [] for _, name in CONFIGS}
+        for folder, name in CONFIGS:
+            for file in sorted((source / folder).glob("*.parquet")):
+                groups[name] += pq.read_table(file).to_pylist()
+        if not any(groups.values()):
+            raise ReleaseError(f"{source} holds neither shards/ nor parquet files under data/; nothing to release")
+    return groups, spec, config
+
+
+# -- the privacy gate --------------------------------------------------------------------------------------------------
+def privacy_gate(
+    rows: list[dict[str, Any]], real_texts: list[str], max_copy_score: float = 0.7, max_lcs_words: int = 15
+) -> tuple[list[float], list[str]]:
+    """Score every note against all real notes; returns (copy score per row, ids of near copies).
+
+    A near copy shares ``max_copy_score`` of its word 3-grams with one real note, or ``max_lcs_words`` consecutive
+    words, or holds most of one real note (containment ≥ 0.8).
+    """
+    from tqdm.auto import tqdm
+
+    from medsyn.eval.quality import DEFAULT_MAX_CONTAINMENT, CopyIndex
+
+    index = CopyIndex(real_texts)
+    scores, near = [], []
+    for row in tqdm(rows, desc="privacy gate", unit="note", leave=False):
+        match = index.query(row["note"])
+        scores.append(round(match.copy_score, 4) if match else 0.0)
+        if match and (
+            match.copy_score >= max_copy_score
+            or match.lcs_words >= max_lcs_words
+            or match.containment >= DEFAULT_MAX_CONTAINMENT
+        ):
+            near.append(row["id"])
+    return scores, near
+
+
+def _real_texts() -> list[str]:
+    from medsyn.data import load_rumedtop3
+
+    return [n["text"] for split in ("train", "dev") for n in load_rumedtop3(split)]
+
+
+# -- building --------------------------------------------------------------------------------------------------------
+def _features(name: str) -> dict[str, Any]:
+    from medsyn.writer import FAILED_FEATURES, FEATURES
+
+    base = FAILED_FEATURES if name == "failed" else FEATURES
+    out = {k: v for k, v in base.items() if k not in DROPPED}
+    if name != "failed":
+        out["copy_score"] = "float32"
+    return out
+
+
+def _write_config(out: Path, folder: str, name: str, rows: list[dict[str, Any]]) -> str:
+    import datasets
+
+    from medsyn.writer import _feature
+
+    columns = _features(name)
+    target = out / folder
+    target.mkdir(parents=True, exist_ok=True)
+    features = datasets.Features({k: _feature(v) for k, v in columns.items()})
+    table = {k: [r.get(k) for r in rows] for k in columns}
+    path = target / "train-00000-of-00001.parquet"
+    datasets.Dataset.from_dict(table, features=features).to_parquet(str(path), batch_size=ROW_GROUP)
+    return f"{folder}/{path.name}"
+
+
+def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str, Any]:
+    """Build the release folder ``out`` from ``args.source``; returns what the card and the log report.
+
+    Raises:
+        ReleaseError: near copies of real notes (unless ``drop_near_copies``), or a source that is not a dataset.
+    """
+    from medsyn.data import load_rumedtop3
+
+    groups, spec, config = read_notes_source(args.source)
+    out = Path(out)
+    if out.resolve() == Path(args.source).resolve():
+        raise ReleaseError(f"--out {out} is the source folder; build the release elsewhere")
+    notes = groups["default"] + groups["rejected"]
+    if not groups["default"]:
+        raise ReleaseError(f"{args.source} holds no kept note; there is nothing to release")
+    real = _real_texts()
+    scores, near = privacy_gate(notes, real, args.max_copy_score, args.max_lcs_words)
+    if near and not args.drop_near_copies:
+        raise ReleaseError(
+            f"{len(near)} notes nearly copy a real RuMedTop3 note: {near[:20]}{' …' if len(near) > 20 else ''}. "
+            "Real text never ships: pass --drop_near_copies to leave them out (the card records it)"
+        )
+    for row, score in zip(notes, scores):
+        row["copy_score"] = score
+    dropped = set(near)
+    groups = {k: [r for r in v if r["id"] not in dropped] for k, v in groups.items()}
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    files = {folder: _write_config(out, folder, name, groups[name]) for folder, name in CONFIGS if groups[name]}
+    (out / JOB_FILE).write_text(
+        json.dumps({"job": spec, "fingerprint": _fingerprint(spec)}, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    if config:
+        (out / "medsyn_config.yaml").write_text(config, encoding="utf-8")
+    kept = groups["default"]
+    train = load_rumedtop3("train")
+    quality = _quality(out, kept, train)
+    plots = _plots(out, kept, train)
+    classify = _classify(args.classify_run)
+    stats = {
+        "counts": {name: len(rows) for name, rows in groups.items()},
+        "near_copies_dropped": sorted(dropped),
+        "copy_score_max": max((r["copy_score"] for r in kept), default=0.0),
+        "quality": quality,
+        "classify": classify,
+    }
+    from medsyn.release.card_notes import notes_card
+    from medsyn.writer import configs_meta
+
+    counts = {"kept" if name == "default" else name: len(rows) for name, rows in groups.items()}
+    meta = configs_meta(files, counts, features={name: _features(name) for _, name in CONFIGS})
+    card = notes_card(
+        spec,
+        groups,
+        meta,
+        title=args.title,
+        load_id=args.repo_id,
+        reproduce=(
+            "`medsyn generate --config medsyn_config.yaml --out ru-notes` with this folder's `medsyn_config.yaml` "
+            "(the same seed gives the same tasks; a larger `--n` adds more)."
+        ),
+        job_fingerprint=_fingerprint(spec),
+        plots=plots,
+        quality=quality,
+        classify=classify,
+        near_copies_dropped=sorted(dropped),
+    )
+    (out / "README.md").write_text(card, encoding="utf-8")
+    return stats
+
+
+def _fingerprint(spec: dict[str, Any]) -> str:
+    from medsyn.generate import fingerprint
+
+    return fingerprint(spec)
+
+
+def _quality(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]]) -> dict[str, Any]:
+    """``medsyn eval quality`` on the kept notes, written to ``quality/``."""
+    from medsyn.data import load_rumedtop3
+    from medsyn.eval.quality import evaluate_quality
+    from medsyn.eval.report import plot_quality
+
+    by_id = {n["id"]: n["text"] for n in train}
+    synthetic = [
+        {"id": r["id"], "text": r["note"], "code": r["category"], "symptoms": list(r["symptoms"]),
+         "example": by_id.get(r.get("example_id"))}
+        for r in kept
+    ]  # fmt: skip
+    report, per_note = evaluate_quality(synthetic, train, holdout=load_rumedtop3("dev"), self_bleu_sample=500)
+    (out / "quality").mkdir(exist_ok=True)
+    report["copying"]["examples"] = [  # the quoted pairs would carry real text
+        {k: v for k, v in e.items() if k in ("id", "copy_score", "lcs", "real_id")}
+        for e in report["copying"]["examples"]
+    ]
+    (out / "quality" / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+    plot_quality(per_note, [len(n["text"]) for n in train], out / "quality" / "quality.png")
+    return report
+
+
+def _plots(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]]) -> list[str]:
+    """Notes per category against real notes per category."""
+    from medsyn.plots import _pyplot
+
+    plt = _pyplot()
+    syn, real = Counter(r["category"] for r in kept), Counter(n["code"] for n in train)
+    codes = sorted(set(syn) | set(real), key=lambda c: (-real[c], c))
+    fig, ax = plt.subplots(figsize=(14, 4))
+    xs = range(len(codes))
+    ax.bar([x - 0.2 for x in xs], [real[c] for c in codes], width=0.4, label="real (RuMedTop3 train)")
+    ax.bar([x + 0.2 for x in xs], [syn[c] for c in codes], width=0.4, label="synthetic (this dataset)")
+    ax.set_yscale("log")
+    ax.set_xticks(list(xs), codes, rotation=90, fontsize=6)
+    ax.set_ylabel("notes")
+    ax.set_title("Notes per ICD-10 category, real codes from most to least frequent")
+    ax.legend()
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    (out / "plots").mkdir(exist_ok=True)
+    fig.savefig(out / "plots" / "codes.png", dpi=110)
+    plt.close(fig)
+    return ["plots/codes.png", "quality/quality.png"]
+
+
+def _classify(run: str | None) -> dict[str, Any] | None:
+    """The summary of a ``medsyn eval classify`` run folder, if one is given."""
+    if not run:
+        return None
+    path = Path(run) / "summary.json"
+    if not path.exists():
+        raise ReleaseError(f"{run} holds no summary.json; pass the run folder that medsyn eval classify printed")
+    return {"summary": json.loads(path.read_text(encoding="utf-8")), "run": Path(run).name}
+
+
+# -- validation ------------------------------------------------------------------------------------------------------
+def validate_dataset_release(folder: str | Path) -> dict[str, Any]:
+    """Check a release folder as the Hub and ``datasets`` will read it; returns rows and features per config.
+
+    Checks: the card parses (``DatasetCard.load``) and lists configs whose names the dataset viewer accepts; every
+    config loads with ``load_dataset`` with the rows and features the card states; row groups are small; no
+    ``prompt`` column, no ``shards/``, nothing that looks like a token.
+
+    Raises:
+        ReleaseError: listing every problem found.
+    """
+    import pyarrow.parquet as pq
+    from datasets import load_dataset
+    from huggingface_hub import DatasetCard
+
+    from medsyn.hub import find_tokens
+
+    folder = Path(folder)
+    problems, report = [], {}
+    if (folder / "shards").exists():
+        problems.append("shards/ must not ship; build the release with medsyn release dataset")
+    if not (folder / "README.md").exists():
+        raise ReleaseError(f"{folder} has no README.md card")
+    meta = DatasetCard.load(folder / "README.md").data.to_dict()
+    for key in ("license", "language", "configs", "dataset_info", "pretty_name"):
+        if not meta.get(key):
+            problems.append(f"the card has no {key}")
+    infos = {i["config_name"]: i for i in meta.get("dataset_info", [])}
+    for entry in meta.get("configs", []):
+        name = entry["config_name"]
+        splits = [f["split"] for f in entry["data_files"]]
+        if not _NAME.match(name) or not all(_NAME.match(s) for s in splits):
+            problems.append(f"config {name!r} or its splits {splits} have names the dataset viewer rejects")
+        for f in entry["data_files"]:
+            for file in folder.glob(f["path"]):
+                groups = pq.ParquetFile(file).metadata
+                biggest = max(groups.row_group(i).num_rows for i in range(groups.num_row_groups))
+                if biggest > ROW_GROUP:
+                    problems.append(f"{file.name} has a row group of {biggest} rows (at most {ROW_GROUP})")
+        ds = load_dataset(str(folder), name, split="train")
+        expected = infos.get(name, {}).get("splits", [{}])[0].get("num_examples")
+        if expected is not None and len(ds) != expected:
+            problems.append(f"config {name} loads {len(ds)} rows, the card says {expected}")
+        if "prompt" in ds.column_names:
+            problems.append(f"config {name} has a prompt column (it would carry real notes)")
+        declared = [f["name"] for f in infos.get(name, {}).get("features", [])]
+        if declared and declared != ds.column_names:
+            problems.append(f"config {name} columns {ds.column_names} differ from the card's {declared}")
+        report[name] = {"rows": len(ds), "columns": ds.column_names}
+    problems += [f"{name} contains something that looks like a Hub token" for name in find_tokens(folder)]
+    if problems:
+        raise ReleaseError(f"release folder {folder} is not valid: " + "; ".join(problems))
+    return report
