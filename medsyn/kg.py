@@ -198,11 +198,15 @@ class MedicalKG:
         )
 
     def fingerprint(self) -> str:
-        """A short hash of the graph's content (nodes, edges and their data; not the build metadata)."""
-        import networkx as nx
+        """A short hash of the graph's content (nodes, edges and their data; not the build metadata).
 
-        data = json.dumps(nx.node_link_data(self.graph, edges="edges"), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(data.encode("utf-8")).hexdigest()[:16]
+        It does not depend on the order in which nodes and edges were added, which varies between builds.
+        """
+        nodes = sorted(json.dumps([n, d], sort_keys=True, ensure_ascii=False) for n, d in self.graph.nodes(data=True))
+        edges = sorted(
+            json.dumps([u, v, d], sort_keys=True, ensure_ascii=False) for u, v, d in self.graph.edges(data=True)
+        )
+        return hashlib.sha256("\n".join(nodes + ["--"] + edges).encode("utf-8")).hexdigest()[:16]
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
