@@ -8,6 +8,8 @@
     medsyn serve [--port 8000] [--host 127.0.0.1]
     medsyn eval classify ... | medsyn eval quality DIR ...
     medsyn data instructions ...
+    medsyn release dataset DIR --repo_id medsyn/ru-notes [--out REL] [--dry_run] [--public]
+    medsyn release kg --repo_id medsyn/ru-icd10-kg [--out REL] [--dry_run]
 
 Every command takes ``--help``. Subcommands that belong to other parts of the package (eval, data) are
 dispatched to their own ``main(argv)``, imported only when used.
@@ -35,6 +37,8 @@ DISPATCH = {
     ("eval", "classify"): "medsyn.eval.commands:classify_main",
     ("eval", "quality"): "medsyn.eval.commands:quality_main",
     ("data", "instructions"): "medsyn.finetune.data:main",
+    ("release", "dataset"): "medsyn.release.commands:dataset_main",
+    ("release", "kg"): "medsyn.release.commands:kg_main",
 }
 
 
@@ -193,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"medsyn {__version__}")
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
-    parser.add_argument("command", choices=["kg", "generate", "serve", "eval", "data"], help="what to do")
+    parser.add_argument("command", choices=["kg", "generate", "serve", "eval", "data", "release"], help="what to do")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own arguments (see COMMAND --help)")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)

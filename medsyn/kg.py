@@ -373,12 +373,14 @@ def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:
     """Load the graph at ``path`` (default location when ``None``), building and saving it first if missing.
 
     Args:
-        path: a graph file; :func:`medsyn.paths.default_graph_path` when ``None``.
+        path: a graph file, a folder that ``medsyn release kg`` built, or such a release's Hub id;
+            :func:`medsyn.paths.default_graph_path` when ``None``.
         build: build the graph when the file does not exist (otherwise raise).
     """
     from medsyn.paths import default_graph_path
+    from medsyn.release.kg import resolve_graph_source
 
-    path = Path(path) if path else default_graph_path()
+    path = resolve_graph_source(str(path)) if path else default_graph_path()
     if not path.exists():
         if not build:
             raise GraphFormatError(f"no graph at {path}; build it with 'medsyn kg build --out {path}'")

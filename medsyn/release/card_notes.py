@@ -82,7 +82,9 @@ def notes_card(
     ages = [r["age"] for r in kept] or [0]
     n_symptoms = [len(r["symptoms"]) for r in done] or [0]
     templates = sorted({r.get("template") for r in done if r.get("template")}) or [spec.get("template")]
-    example = {k: kept[0].get(k) for k in EXAMPLE_FIELDS if kept and k in kept[0]} if kept else {}
+    # the example row: the first kept note that uses every requested symptom (else the first kept note)
+    shown = next((r for r in kept if (r.get("symptom_coverage") or 0) >= 1.0), kept[0] if kept else {})
+    example = {k: shown.get(k) for k in EXAMPLE_FIELDS if k in shown}
     real_chars = statistics.median(len(n["text"]) for n in load_rumedtop3("train"))
     adapter = spec.get("adapter")
     model_line = f"`{model}`" + (

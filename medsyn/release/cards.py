@@ -27,9 +27,10 @@ _GEMMA: ModelLicense = dict(
     license_name="Gemma Terms of Use",
     license_link="https://ai.google.dev/gemma/terms",
     text=(
-        "The notes are outputs of Gemma 3 270M, so they fall under the [Gemma Terms of Use]"
-        "(https://ai.google.dev/gemma/terms) and its [Prohibited Use Policy](https://ai.google.dev/gemma/prohibited_use_policy): "
-        "a model trained on them is a Gemma model derivative under those terms."
+        "The notes are outputs of Gemma 3 270M, so their use falls under the [Gemma Terms of Use]"
+        "(https://ai.google.dev/gemma/terms) and its [Prohibited Use Policy]"
+        "(https://ai.google.dev/gemma/prohibited_use_policy). Read the terms' definition of Model Derivatives before "
+        "training a generative model on them."
     ),
 )
 
