@@ -5,6 +5,9 @@ derivations so that words of one root meet. That is what lets «болит го�
 (``болеть → боль``, ``головной → голова``). Function words (prepositions, conjunctions, particles, pronouns)
 carry no symptom and are dropped.
 
+Negation has clause scope: :func:`clause_keys` keeps only the keys a clause *affirms*, so «Кашля нет» covers no
+«кашель» and «Болит голова. Спина не беспокоит.» covers no «боль в спине» (see :func:`affirmed_keys`).
+
 Example:
     >>> phrase_keys("болит голова") == phrase_keys("головная боль")
     True
@@ -24,12 +27,31 @@ __all__ = [
     "phrase_keys",
     "text_keys",
     "clause_keys",
+    "affirmed_keys",
+    "negation_cues",
+    "NEGATION_CUES",
     "contains_phrase",
     "symptom_coverage",
 ]
 
 _WORD = re.compile(r"[а-яёa-z]+(?:-[а-яёa-z]+)*|\d+(?:[.,]\d+)?", re.IGNORECASE)
 _CLAUSE = re.compile(r"[.;!?\n]+|,\s+(?:а|но|однако)\s+")
+# Within a clause, negation reaches to the next comma, colon or bracket («кашель сухой, мокрота не отходит»).
+_SEGMENT = re.compile(r"[:()]|,(?!\d)")
+
+# Negation cues, by lemma: «нет», «не», «ни», «без», «отрицает», «отсутствует» («не беспокоит» is «не»). The noun
+# «отсутствие» is no cue: «отсутствие аппетита» and «отсутствие менструаций» name complaints.
+NEGATION_CUES = frozenset({"нет", "не", "ни", "без", "отрицать", "отсутствовать"})
+# Words after «не» that make it deny a quality of the complaint, not the complaint: «боль не проходит», «не может
+# уснуть», «не иррадиирует», «не связаны с едой», «не сильно» (pseudo-negations, as NegEx calls them).
+_PSEUDO_AFTER_NE = frozenset(
+    """проходить пройти купироваться купировать снижаться снизиться уменьшаться уменьшиться прекращаться
+    прекратиться исчезать исчезнуть мочь помогать помочь удаваться удаться получаться давать иррадиировать
+    связать связанный связывать зависеть менее более больше меньше выше ниже только всегда очень сильно
+    сильный резко долго часто совсем полностью до""".split()
+)
+# Words that start a new affirmed list after a clause-opening cue («отрицает травмы, беспокоит кашель»).
+_AFFIRM = frozenset("беспокоить жалоба отмечать есть сохраняться появиться предъявлять".split())
 
 # Grammatical classes that never name a symptom.
 _FUNCTION_POS = {"PREP", "CONJ", "PRCL", "INTJ", "NPRO", "PRED"}
@@ -166,9 +188,70 @@ def text_keys(text: str) -> frozenset[str]:
     return phrase_keys(text)
 
 
-def clause_keys(text: str) -> list[frozenset[str]]:
-    """Concept keys per clause (split at sentence ends, semicolons, line breaks and contrastive commas)."""
-    return [keys for part in _CLAUSE.split(text) if (keys := phrase_keys(part))]
+def _cue(tokens: list[str], i: int) -> bool:
+    """Whether ``tokens[i]`` negates (a pseudo-negation such as «не проходит» does not)."""
+    if lemma(tokens[i]) not in NEGATION_CUES:
+        return False
+    return not (tokens[i] == "не" and i + 1 < len(tokens) and lemma(tokens[i + 1]) in _PSEUDO_AFTER_NE)
+
+
+def _scoped(clause: str) -> list[tuple[str, bool]]:
+    """The tokens of one clause, each with whether a negation covers it.
+
+    A cue that opens its segment («нет кашля», «отрицает травмы») denies the segment and the segments after it up
+    to one that affirms again («беспокоит»); «без» denies what follows it in its segment («кашель без мокроты»);
+    any other cue denies its whole segment («кашля нет», «спина не беспокоит», «травмы отрицает»).
+    """
+    out: list[tuple[str, bool]] = []
+    carry = False
+    for segment in _SEGMENT.split(clause):
+        tokens = tokenize(segment)
+        if not tokens:
+            continue
+        if carry and _AFFIRM & {lemma(t) for t in tokens} and not any(_cue(tokens, i) for i in range(len(tokens))):
+            carry = False
+        negated = [carry] * len(tokens)
+        for i in range(len(tokens)):
+            if not _cue(tokens, i):
+                continue
+            if tokens[i] == "без" and i > 0:
+                negated[i:] = [True] * (len(tokens) - i)
+            else:
+                negated = [True] * len(tokens)
+                carry = carry or (i == 0 and tokens[i] != "без")
+        out.extend(zip(tokens, negated))
+    return out
+
+
+def affirmed_keys(clause: str) -> frozenset[str]:
+    """The concept keys a clause states and does not deny.
+
+    Example:
+        >>> sorted(affirmed_keys("кашель сухой, мокрота не отходит"))
+        ['кашель', 'сухой']
+    """
+    return frozenset(k for t, negated in _scoped(clause) if not negated and (k := word_key(t)) is not None)
+
+
+def negation_cues(text: str) -> list[str]:
+    """The negation cues in ``text``, in order (pseudo-negations such as «не проходит» left out)."""
+    out = []
+    for clause in _CLAUSE.split(text):
+        for segment in _SEGMENT.split(clause):
+            tokens = tokenize(segment)
+            out.extend(tokens[i] for i in range(len(tokens)) if _cue(tokens, i))
+    return out
+
+
+def clause_keys(text: str, negation: bool = True) -> list[frozenset[str]]:
+    """Concept keys per clause (split at sentence ends, semicolons, line breaks and contrastive commas).
+
+    Args:
+        text: a note.
+        negation: keep only the keys each clause affirms (:func:`affirmed_keys`); ``False`` keeps every key.
+    """
+    keys_of = affirmed_keys if negation else phrase_keys
+    return [keys for part in _CLAUSE.split(text) if (keys := keys_of(part))]
 
 
 def contains_phrase(keys: frozenset[str], clauses: Iterable[frozenset[str]]) -> bool:
@@ -176,13 +259,15 @@ def contains_phrase(keys: frozenset[str], clauses: Iterable[frozenset[str]]) -> 
     return bool(keys) and any(keys <= clause for clause in clauses)
 
 
-def symptom_coverage(symptoms: list[str], note: str, scope: str = "note") -> float:
-    """The share of ``symptoms`` whose every concept key appears in ``note``.
+def symptom_coverage(symptoms: list[str], note: str, scope: str = "clause", negation: bool = True) -> float:
+    """The share of ``symptoms`` that ``note`` states: every concept key within one clause, and not denied.
 
     Args:
         symptoms: symptom phrases, e.g. ``["головная боль", "тошнота"]``.
         note: the generated note.
-        scope: ``"note"`` matches keys anywhere in the note; ``"clause"`` needs them within one clause.
+        scope: ``"clause"`` (the default) needs a symptom's keys within one clause; ``"note"`` takes them from
+            anywhere in the note.
+        negation: leave out what the note denies («кашля нет», «спина не беспокоит»).
 
     Returns:
         A value in [0, 1]; 0.0 for an empty symptom list.
@@ -194,9 +279,9 @@ def symptom_coverage(symptoms: list[str], note: str, scope: str = "note") -> flo
     if not symptoms:
         return 0.0
     if scope == "note":
-        units = [text_keys(note)]
+        units = [frozenset().union(*clause_keys(note, negation))]
     elif scope == "clause":
-        units = clause_keys(note)
+        units = clause_keys(note, negation)
     else:
         raise ValueError(f"scope must be 'note' or 'clause', got {scope!r}")
     hits = sum(contains_phrase(phrase_keys(s), units) for s in symptoms)

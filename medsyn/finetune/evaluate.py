@@ -3,7 +3,8 @@
 Dev tasks come from RuMedTop3 dev: the symptoms the graph's extractor finds in a real dev note, and sampled sex and
 age. Each task is rendered as the instruction prompt (``### Задание … ### Вход … ### Ответ:``), notes are generated
 by the base model and by the base model with the adapter, under the same seed and sampling settings, and scored
-with :func:`medsyn.text.symptom_coverage`: the share of the requested symptoms present in the note, lemma-matched.
+with :func:`medsyn.text.symptom_coverage`: the share of the requested symptoms the note states, lemma-matched within
+one clause, a denied symptom («кашля нет») not counted.
 
 Run it with ``python scripts/evaluate_adapter.py --adapter runs/gemma-3-270m-ru-notes --tasks 96``.
 """
