@@ -14,7 +14,9 @@ Edges carry a ``relation``:
 * ``treated_with``: reserved for drugs, for graphs that add them.
 
 The graph is one JSON file (``format: medsyn-kg``, ``version``) at :func:`medsyn.paths.default_graph_path` unless
-another path is given. :func:`load_graph` builds it first when it is missing.
+another path is given. Its ``meta.build`` records a fingerprint of what made it: the packaged source files, the
+code of the modules that build it, and the build options. :func:`load_graph` builds the graph when it is missing
+and rebuilds it when that fingerprint no longer matches, so a cached graph never outlives a fix to the extractor.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -34,12 +37,30 @@ from typing import Any
 from medsyn.errors import GraphFormatError, UnknownCodeError
 from medsyn.icd10 import load_icd10, normalize_code
 
-__all__ = ["GRAPH_FORMAT", "GRAPH_VERSION", "KGBuildConfig", "MedicalKG", "build_graph", "load_graph"]
+__all__ = [
+    "GRAPH_FORMAT",
+    "GRAPH_VERSION",
+    "KGBuildConfig",
+    "MedicalKG",
+    "build_fingerprint",
+    "build_graph",
+    "load_graph",
+    "stale_reasons",
+]
 
 logger = logging.getLogger(__name__)
 
 GRAPH_FORMAT = "medsyn-kg"
 GRAPH_VERSION = 1
+# The modules whose code decides what a build produces: a change to any of them makes a cached graph stale.
+_BUILD_MODULES = ("medsyn.kg", "medsyn.extract", "medsyn.text", "medsyn.icd10", "medsyn.data")
+# The packaged files a default build reads.
+_BUILD_SOURCES = (
+    ("icd10_ru", "mkb10_nsi_v2.27.csv"),
+    ("rumedtop3", "train_v1.jsonl"),
+    ("rumedsymptomrec", "train_v1.jsonl"),
+    ("rumedsymptomrec", "dev_v1.jsonl"),
+)
 
 
 @dataclass
@@ -224,7 +245,7 @@ class MedicalKG:
             "meta": self.meta,
             "graph": nx.node_link_data(self.graph, edges="edges"),
         }
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # two processes may rebuild one cached graph
         tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
         return path
@@ -266,6 +287,40 @@ class MedicalKG:
         return cls(graph, payload.get("meta", {}))
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def build_fingerprint(
+    config: KGBuildConfig | None = None, notes: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """What a build depends on: its source files, the code that builds, the options; with one digest of all three.
+
+    Args:
+        config: build options.
+        notes: the real notes given to :func:`build_graph`; ``None`` for the packaged RuMedTop3 train split.
+
+    Returns:
+        ``{"sources": {file: sha256}, "code": {module: sha256}, "config": {...}, "fingerprint": digest}``.
+    """
+    import importlib.util
+
+    import medsyn
+    from medsyn.paths import resource_path
+
+    config = config or KGBuildConfig()
+    sources = {"/".join(parts): _sha256(resource_path(*parts).read_bytes()) for parts in _BUILD_SOURCES}
+    if notes is not None:  # a graph of other notes: the notes themselves are the source
+        sources["notes"] = "custom:" + _sha256(json.dumps(notes, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        del sources["rumedtop3/train_v1.jsonl"]
+    code = {"medsyn": medsyn.__version__}
+    for module in _BUILD_MODULES:
+        code[module] = _sha256(Path(importlib.util.find_spec(module).origin).read_bytes())
+    options = {k: getattr(config, k) for k in config.__dataclass_fields__}
+    key = {"sources": sources, "code": code, "config": options}
+    return {**key, "fingerprint": _sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode("utf-8"))}
+
+
 def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]] | None = None) -> MedicalKG:
     """Build the graph from the packaged МКБ-10 directory and RuMedTop3 train notes.
 
@@ -287,6 +342,7 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
         raise GraphFormatError(f"unknown extractor {config.extractor!r}; available: {sorted(EXTRACTORS)}")
     start = time.perf_counter()
     icd = load_icd10()
+    fingerprint = build_fingerprint(config, notes)
     notes = notes if notes is not None else load_rumedtop3("train")
     graph = nx.MultiDiGraph()
     for entry in icd.entries.values():
@@ -336,6 +392,7 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
             "seed_lexicon": "RuMedSymptomRec symptom names, RuMedBench (Apache-2.0)",
         },
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "build": fingerprint,
         "lexicon": lexicon,
         "build_seconds": round(time.perf_counter() - start, 2),
     }
@@ -365,12 +422,50 @@ def _link_related(
                 graph.add_edge(f"icd:{code}", f"icd:{other}", relation="related_to", weight=round(sim, 4))
 
 
+def _recorded_config(kg: MedicalKG) -> KGBuildConfig | None:
+    """The build options a graph records, or ``None`` when they are not this medsyn's."""
+    options = kg.meta.get("build", {}).get("config") or kg.meta.get("config") or {}
+    try:
+        return KGBuildConfig(**options)
+    except TypeError:
+        return None
+
+
+def _custom_notes(kg: MedicalKG) -> bool:
+    return str(kg.meta.get("build", {}).get("sources", {}).get("notes", "")).startswith("custom:")
+
+
+def stale_reasons(kg: MedicalKG) -> list[str]:
+    """Why a graph no longer matches what this medsyn builds with its options; empty when it matches.
+
+    The notes of a graph built from custom notes are not compared (this medsyn cannot know them); its other
+    sources and its code are.
+    """
+    recorded = kg.meta.get("build")
+    if not isinstance(recorded, dict) or "fingerprint" not in recorded:
+        return ["it records no build fingerprint (built by an older medsyn)"]
+    config = _recorded_config(kg)
+    if config is None:
+        return ["its build options are not this medsyn's"]
+    current = build_fingerprint(config)
+    old_sources, old_code = recorded.get("sources", {}), recorded.get("code", {})
+    sources = sorted(
+        k for k in current["sources"].keys() & old_sources.keys() if old_sources[k] != current["sources"][k]
+    )
+    code = sorted(k for k, v in current["code"].items() if old_code.get(k) != v)
+    return [f"{what} changed: {', '.join(keys)}" for what, keys in (("sources", sources), ("code", code)) if keys]
+
+
 def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:
-    """Load the graph at ``path`` (default location when ``None``), building and saving it first if missing.
+    """Load the graph at ``path`` (default location when ``None``), building and saving it first if missing or stale.
+
+    A graph is stale when the packaged sources or the code that builds graphs changed since it was built
+    (:func:`stale_reasons`); it is then rebuilt with the options it records. A graph of custom notes cannot be
+    rebuilt from here, so it is loaded with a warning.
 
     Args:
         path: a graph file; :func:`medsyn.paths.default_graph_path` when ``None``.
-        build: build the graph when the file does not exist (otherwise raise).
+        build: build the graph when the file does not exist or is stale (otherwise raise, or warn when stale).
     """
     from medsyn.paths import default_graph_path
 
@@ -380,4 +475,14 @@ def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:
             raise GraphFormatError(f"no graph at {path}; build it with 'medsyn kg build --out {path}'")
         logger.info("no graph at %s yet; building it", path)
         build_graph().save(path)
+        return MedicalKG.load(path)
+    kg = MedicalKG.load(path)
+    reasons = stale_reasons(kg)
+    if not reasons:
+        return kg
+    if not build or _custom_notes(kg):
+        logger.warning("the graph at %s is out of date (%s); rebuild it to use it with this medsyn", path, reasons)
+        return kg
+    logger.info("the graph at %s is out of date (%s); rebuilding it", path, "; ".join(reasons))
+    build_graph(_recorded_config(kg)).save(path)
     return MedicalKG.load(path)
