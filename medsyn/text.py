@@ -204,13 +204,16 @@ def _segments(clause: str) -> list[tuple[list[str], bool]]:
     """
     out: list[tuple[list[str], bool]] = []
     parts = _SEGMENT.split(clause)
+    listed = False  # only commas since the last segment with words: «(не принимает), при мочеиспускании» is no list
     for j in range(0, len(parts), 2):
-        listed = j > 0 and parts[j - 1].strip() == ","
+        listed = listed and (j == 0 or parts[j - 1].strip() == ",")
         tokens = tokenize(parts[j])
+        if not tokens:
+            continue
         starts = [i for i, t in enumerate(tokens) if i > 0 and lemma(t) == "жалоба"]
         for k, (lo, hi) in enumerate(zip([0, *starts], [*starts, len(tokens)])):
-            if hi > lo:
-                out.append((tokens[lo:hi], listed and k == 0))
+            out.append((tokens[lo:hi], listed and k == 0))
+        listed = True
     return out
 
 

@@ -62,6 +62,7 @@ def test_negation_scope_stops_at_the_segment():
     assert affirmed_keys("Приливов нет Жалобы на боли в суставах") == {"жалоба", "боль", "сустав"}
     assert affirmed_keys("жалоб на момент осмотра нет Периодически боли") == {"периодически", "боль"}
     assert affirmed_keys("кашель не столь выраженный") >= {"кашель"}
+    assert affirmed_keys("(не принимает таблетки), при мочеиспускании рези") == {"мочеиспускание", "резь"}
 
 
 def test_pseudo_negation_affirms():

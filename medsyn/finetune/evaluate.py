@@ -208,13 +208,14 @@ def compare(args: EvalArgs) -> dict[str, Any]:
 
 
 def rescore(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """An evaluation whose notes are scored again with this medsyn's matcher; the scores it had are kept aside.
+    """An evaluation whose notes are scored again with this medsyn's matcher; the scores it was made with are kept.
 
     Args:
         evaluation: the content of an ``eval.json`` written by :func:`compare`.
 
     Returns:
-        The same evaluation with new ``before``/``after`` scores, ``scoring`` and ``previous_scores``.
+        The same evaluation with new ``before``/``after`` scores, ``scoring``, and ``previous_scores``: the scores
+        of the run that generated the notes (kept through later re-scorings).
     """
     try:
         notes = evaluation["notes"]
@@ -230,7 +231,8 @@ def rescore(evaluation: dict[str, Any]) -> dict[str, Any]:
     previous = {
         side: {k: evaluation[side][k] for k in ("coverage", "full_coverage_share")} for side in ("before", "after")
     }
-    out["previous_scores"] = {"scoring": evaluation.get("scoring", {"scope": "note", "negation": False}), **previous}
+    scoring = evaluation.get("scoring", {"scope": "note", "negation": False})
+    out["previous_scores"] = evaluation.get("previous_scores") or {"scoring": scoring, **previous}
     out["scoring"] = SCORING
     return out
 
@@ -277,9 +279,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not out.is_file():
             raise ConfigError(f"--rescore needs an eval.json to score again; {out} is not a file (give --out)")
         result = rescore(json.loads(out.read_text(encoding="utf-8")))
+        first = result["previous_scores"]
         for side in ("before", "after"):
-            old, new = result["previous_scores"][side]["coverage"], result[side]["coverage"]
-            logger.info("%s: symptom coverage %.3f → %.3f with %s", side, old, new, SCORING)
+            old, new = first[side]["coverage"], result[side]["coverage"]
+            logger.info("%s: symptom coverage %.3f (%s) → %.3f (%s)", side, old, first["scoring"], new, SCORING)
     else:
         result = compare(args)
     out.parent.mkdir(parents=True, exist_ok=True)

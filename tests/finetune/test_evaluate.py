@@ -52,6 +52,7 @@ def test_rescore_scores_the_same_notes_again(tmp_path):
     assert new["previous_scores"]["after"] == {"coverage": 1.0, "full_coverage_share": 1.0}
     assert new["previous_scores"]["scoring"] == {"scope": "note", "negation": False}
     assert new["scoring"] == {"scope": "clause", "negation": True}
+    assert rescore(new)["previous_scores"] == new["previous_scores"]  # the generating run's scores stay
     path = tmp_path / "eval.json"
     path.write_text(json.dumps(old, ensure_ascii=False), encoding="utf-8")
     assert main(["--adapter", str(tmp_path), "--rescore", "true"]) == 0
