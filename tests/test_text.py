@@ -69,6 +69,7 @@ def test_pseudo_negation_affirms():
     # «не проходит», «не может уснуть», «не иррадиирует» qualify a complaint that is there
     assert symptom_coverage(["боль в спине"], "Боль в спине не проходит, не иррадиирует.") == 1.0
     assert {"уснуть", "мочь"} <= affirmed_keys("не может уснуть")
+    assert "шум" in affirmed_keys("не отмечает уменьшения шума")
     assert negation_cues("Боль не проходит. Кашля нет, без мокроты, травмы отрицает.") == ["нет", "без", "отрицает"]
 
 
