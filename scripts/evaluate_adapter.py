@@ -5,7 +5,8 @@
 
 Generates one note per dev task (symptoms extracted from a real dev note, sampled sex and age) with the base model
 and with the adapter, under the same seed and sampling settings, and scores the share of requested symptoms the
-note states (lemma-matched within one clause, denied symptoms not counted). Writes ``<adapter>/eval.json`` and adds the results and sample notes to the adapter's card.
+note states (lemma-matched within one clause, denied symptoms not counted). Writes ``<adapter>/eval.json`` and adds
+the results and sample notes to the adapter's card.
 """
 
 from __future__ import annotations
