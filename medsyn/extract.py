@@ -1,7 +1,8 @@
 """Symptom extraction from notes: a pluggable step of the knowledge-graph build.
 
 The default :class:`LexiconExtractor` matches a symptom lexicon against each clause of a note by concept keys
-(:mod:`medsyn.text`), so inflection and word order do not matter. The lexicon is seeded with RuMedSymptomRec's 141
+(:mod:`medsyn.text`), so inflection and word order do not matter, and skips what the clause denies («кашля нет»,
+«спина не беспокоит», «без температуры»). The lexicon is seeded with RuMedSymptomRec's 141
 symptom names and extended by :func:`mine_complaint_phrases` with complaint phrases that recur across real notes.
 Another extractor (an LLM, as in the MedSyn paper) only has to implement :class:`SymptomExtractor`.
 """
@@ -144,7 +145,7 @@ def build_lexicon(seed: Iterable[str], notes: Iterable[str], min_notes: int = 8,
 
 
 class LexiconExtractor:
-    """Finds lexicon symptoms whose concept keys all occur within one clause of a note.
+    """Finds lexicon symptoms whose concept keys all occur, not denied, within one clause of a note.
 
     When two matched symptoms nest (``боль`` inside ``боль в пояснице``), only the more specific one is kept.
 

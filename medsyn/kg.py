@@ -11,18 +11,24 @@ Edges carry a ``relation``:
 * ``has_example``: category → real note, which gives ``N_exmp`` and the style examples;
 * ``related_to``: category → the (up to 3) categories whose symptom profiles are most alike, with the cosine
   similarity of their weight vectors as ``weight``;
+* ``co_occurs``: symptom → symptom, one edge per category (its edge key and ``category``) with ``count``, the real
+  notes of that category that state both. Sampling uses them to draw symptoms that go together;
 * ``treated_with``: reserved for drugs, for graphs that add them.
 
 The graph is one JSON file (``format: medsyn-kg``, ``version``) at :func:`medsyn.paths.default_graph_path` unless
-another path is given. :func:`load_graph` builds it first when it is missing.
+another path is given. Its ``meta.build`` records a fingerprint of what made it: the packaged source files, the
+code of the modules that build it, and the build options. :func:`load_graph` builds the graph when it is missing
+and rebuilds it when that fingerprint no longer matches, so a cached graph never outlives a fix to the extractor.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
+import os
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -34,12 +40,30 @@ from typing import Any
 from medsyn.errors import GraphFormatError, UnknownCodeError
 from medsyn.icd10 import load_icd10, normalize_code
 
-__all__ = ["GRAPH_FORMAT", "GRAPH_VERSION", "KGBuildConfig", "MedicalKG", "build_graph", "load_graph"]
+__all__ = [
+    "GRAPH_FORMAT",
+    "GRAPH_VERSION",
+    "KGBuildConfig",
+    "MedicalKG",
+    "build_fingerprint",
+    "build_graph",
+    "load_graph",
+    "stale_reasons",
+]
 
 logger = logging.getLogger(__name__)
 
 GRAPH_FORMAT = "medsyn-kg"
 GRAPH_VERSION = 1
+# The modules whose code decides what a build produces: a change to any of them makes a cached graph stale.
+_BUILD_MODULES = ("medsyn.kg", "medsyn.extract", "medsyn.text", "medsyn.icd10", "medsyn.data")
+# The packaged files a default build reads.
+_BUILD_SOURCES = (
+    ("icd10_ru", "mkb10_nsi_v2.27.csv"),
+    ("rumedtop3", "train_v1.jsonl"),
+    ("rumedsymptomrec", "train_v1.jsonl"),
+    ("rumedsymptomrec", "dev_v1.jsonl"),
+)
 
 
 @dataclass
@@ -74,6 +98,7 @@ class MedicalKG:
     def __init__(self, graph: Any, meta: dict[str, Any] | None = None) -> None:
         self.graph = graph
         self.meta = meta or {}
+        self._cooccurrence: dict[str, dict[frozenset[str], int]] | None = None
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def _node(self, code: str) -> str:
@@ -146,6 +171,20 @@ class MedicalKG:
             if d["relation"] == "related_to"
         ]
         return sorted(edges, key=lambda e: -e[1])
+
+    def cooccurrence(self, code: str) -> dict[frozenset[str], int]:
+        """How many real notes of a code's category state each pair of its symptoms: ``{{a, b}: count}``.
+
+        Empty for a graph built before co-occurrence edges existed.
+        """
+        if self._cooccurrence is None:
+            index: dict[str, dict[frozenset[str], int]] = defaultdict(dict)
+            for u, v, d in self.graph.edges(data=True):
+                if d["relation"] == "co_occurs":
+                    pair = frozenset((self.graph.nodes[u]["name"], self.graph.nodes[v]["name"]))
+                    index[d["category"]][pair] = d["count"]
+            self._cooccurrence = dict(index)
+        return self._cooccurrence.get(self.category_of(code), {})
 
     def examples(self, code: str) -> list[dict[str, str]]:
         """The real notes linked to a code's category: ``{"id", "text"}``."""
@@ -228,7 +267,7 @@ class MedicalKG:
             "meta": self.meta,
             "graph": nx.node_link_data(self.graph, edges="edges"),
         }
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")  # two processes may rebuild one cached graph
         tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
         tmp.replace(path)
         return path
@@ -270,6 +309,40 @@ class MedicalKG:
         return cls(graph, payload.get("meta", {}))
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def build_fingerprint(
+    config: KGBuildConfig | None = None, notes: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """What a build depends on: its source files, the code that builds, the options; with one digest of all three.
+
+    Args:
+        config: build options.
+        notes: the real notes given to :func:`build_graph`; ``None`` for the packaged RuMedTop3 train split.
+
+    Returns:
+        ``{"sources": {file: sha256}, "code": {module: sha256}, "config": {...}, "fingerprint": digest}``.
+    """
+    import importlib.util
+
+    import medsyn
+    from medsyn.paths import resource_path
+
+    config = config or KGBuildConfig()
+    sources = {"/".join(parts): _sha256(resource_path(*parts).read_bytes()) for parts in _BUILD_SOURCES}
+    if notes is not None:  # a graph of other notes: the notes themselves are the source
+        sources["notes"] = "custom:" + _sha256(json.dumps(notes, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        del sources["rumedtop3/train_v1.jsonl"]
+    code = {"medsyn": medsyn.__version__}
+    for module in _BUILD_MODULES:
+        code[module] = _sha256(Path(importlib.util.find_spec(module).origin).read_bytes())
+    options = {k: getattr(config, k) for k in config.__dataclass_fields__}
+    key = {"sources": sources, "code": code, "config": options}
+    return {**key, "fingerprint": _sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode("utf-8"))}
+
+
 def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]] | None = None) -> MedicalKG:
     """Build the graph from the packaged МКБ-10 directory and RuMedTop3 train notes.
 
@@ -291,6 +364,7 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
         raise GraphFormatError(f"unknown extractor {config.extractor!r}; available: {sorted(EXTRACTORS)}")
     start = time.perf_counter()
     icd = load_icd10()
+    fingerprint = build_fingerprint(config, notes)
     notes = notes if notes is not None else load_rumedtop3("train")
     graph = nx.MultiDiGraph()
     for entry in icd.entries.values():
@@ -304,6 +378,7 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
     extractor = EXTRACTORS[config.extractor](lexicon)
 
     counts: dict[str, Counter[str]] = defaultdict(Counter)
+    pairs: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     n_notes: Counter[str] = Counter()
     skipped = 0
     for note in tqdm(notes, desc="extracting symptoms", unit="note", mininterval=1.0):
@@ -315,7 +390,9 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
         note_node = f"note:{note['id']}"
         graph.add_node(note_node, kind="note", note_id=note["id"], text=note["text"], code=code)
         graph.add_edge(f"icd:{code}", note_node, relation="has_example")
-        counts[code].update(set(extractor.extract(note["text"])))
+        found = sorted(set(extractor.extract(note["text"])))
+        counts[code].update(found)
+        pairs[code].update(itertools.combinations(found, 2))
     if skipped:
         logger.warning("%d notes had codes that are not in the ICD-10 directory and were skipped", skipped)
 
@@ -330,6 +407,9 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
                 f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
             )
 
+    for code, per in pairs.items():
+        for (a, b), count in per.items():
+            graph.add_edge(f"symptom:{a}", f"symptom:{b}", key=code, relation="co_occurs", category=code, count=count)
     _link_related(graph, counts, n_notes, df, n_cat)
 
     meta = {
@@ -340,6 +420,7 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
             "seed_lexicon": "RuMedSymptomRec symptom names, RuMedBench (Apache-2.0)",
         },
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
+        "build": fingerprint,
         "lexicon": lexicon,
         "build_seconds": round(time.perf_counter() - start, 2),
     }
@@ -369,21 +450,71 @@ def _link_related(
                 graph.add_edge(f"icd:{code}", f"icd:{other}", relation="related_to", weight=round(sim, 4))
 
 
+def _recorded_config(kg: MedicalKG) -> KGBuildConfig | None:
+    """The build options a graph records, or ``None`` when they are not this medsyn's."""
+    options = kg.meta.get("build", {}).get("config") or kg.meta.get("config") or {}
+    try:
+        return KGBuildConfig(**options)
+    except TypeError:
+        return None
+
+
+def _custom_notes(kg: MedicalKG) -> bool:
+    return str(kg.meta.get("build", {}).get("sources", {}).get("notes", "")).startswith("custom:")
+
+
+def stale_reasons(kg: MedicalKG) -> list[str]:
+    """Why a graph no longer matches what this medsyn builds with its options; empty when it matches.
+
+    The notes of a graph built from custom notes are not compared (this medsyn cannot know them); its other
+    sources and its code are.
+    """
+    recorded = kg.meta.get("build")
+    if not isinstance(recorded, dict) or "fingerprint" not in recorded:
+        return ["it records no build fingerprint (built by an older medsyn)"]
+    config = _recorded_config(kg)
+    if config is None:
+        return ["its build options are not this medsyn's"]
+    current = build_fingerprint(config)
+    old_sources, old_code = recorded.get("sources", {}), recorded.get("code", {})
+    sources = sorted(
+        k for k in current["sources"].keys() & old_sources.keys() if old_sources[k] != current["sources"][k]
+    )
+    code = sorted(k for k, v in current["code"].items() if old_code.get(k) != v)
+    return [f"{what} changed: {', '.join(keys)}" for what, keys in (("sources", sources), ("code", code)) if keys]
+
+
 def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:
-    """Load the graph at ``path`` (default location when ``None``), building and saving it first if missing.
+    """Load the graph at ``path`` (default location when ``None``), building and saving it first if missing or stale.
+
+    A graph is stale when the packaged sources or the code that builds graphs changed since it was built
+    (:func:`stale_reasons`); it is then rebuilt with the options it records. A graph of custom notes cannot be
+    rebuilt from here, so it is loaded with a warning.
 
     Args:
         path: a graph file, a folder that ``medsyn release kg`` built, or such a release's Hub id;
-            :func:`medsyn.paths.default_graph_path` when ``None``.
-        build: build the graph when the file does not exist (otherwise raise).
+            :func:`medsyn.paths.default_graph_path` when ``None``. A released graph is read as it is, never rebuilt.
+        build: build the graph when the file does not exist or is stale (otherwise raise, or warn when stale).
     """
     from medsyn.paths import default_graph_path
     from medsyn.release.kg import resolve_graph_source
 
+    given = Path(path) if path else None
     path = resolve_graph_source(str(path)) if path else default_graph_path()
+    released = given is not None and path != given
     if not path.exists():
         if not build:
             raise GraphFormatError(f"no graph at {path}; build it with 'medsyn kg build --out {path}'")
         logger.info("no graph at %s yet; building it", path)
         build_graph().save(path)
+        return MedicalKG.load(path)
+    kg = MedicalKG.load(path)
+    reasons = stale_reasons(kg)
+    if not reasons:
+        return kg
+    if not build or released or _custom_notes(kg):
+        logger.warning("the graph at %s is out of date (%s); rebuild it to use it with this medsyn", path, reasons)
+        return kg
+    logger.info("the graph at %s is out of date (%s); rebuilding it", path, "; ".join(reasons))
+    build_graph(_recorded_config(kg)).save(path)
     return MedicalKG.load(path)

@@ -5,6 +5,10 @@ A category C is drawn with weight ``w(C) = J(J(J(N_symp))) * J(J(J(N_exmp)))``, 
 logarithms flatten the counts hard: M54 with 560 real notes gets about 1.3 times the weight of a code with 11,
 not 50 times, which is the point: rare codes get a fair share of synthetic notes.
 
+A task's symptoms are drawn one by one, each next preferring those that real notes of the category state together
+with the ones already drawn (:func:`draw_symptoms`); its patient keeps ICD-10's sex limits and a plausible age
+(:mod:`medsyn.demographics`).
+
 N tasks are split across categories by these weights with the largest-remainder method, so the counts sum to N
 and ties break by code. Each task draws from its own random stream, seeded by ``(seed, category, k)``, so the
 same seed gives the same tasks, and a larger N keeps every task of a smaller one.
@@ -16,12 +20,12 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from medsyn.demographics import check_demographics, sample_demographics
 from medsyn.errors import MedsynError
-from medsyn.kg import MedicalKG
+from medsyn.kg import MedicalKG, SymptomEdge
 
 __all__ = [
     "J",
@@ -32,6 +36,8 @@ __all__ = [
     "TaskSampler",
     "sample_demographics",
     "weighted_sample_without_replacement",
+    "draw_symptoms",
+    "COOCCURRENCE_SMOOTHING",
 ]
 
 
@@ -79,35 +85,53 @@ def weighted_sample_without_replacement(
     return [items[i] for _, i in keyed[:k]]
 
 
-# Adult outpatient ages by band, roughly the age structure of Russian polyclinic visits: (low, high, share).
-_AGE_BANDS = [(18, 29, 0.14), (30, 39, 0.17), (40, 49, 0.17), (50, 59, 0.18), (60, 69, 0.19), (70, 89, 0.15)]
-# Codes whose patients are of one sex: female genital and breast disorders, pregnancy; male genital organs.
-_FEMALE = ("N70-N98", "O00-O99", "C51-C58", "D25-D28", "N60-N64")
-_MALE = ("N40-N51", "C60-C63")
+# How much a symptom that never shares a real note with those already drawn keeps of its weight, against one that
+# always does (weight x (smoothing + mean P(symptom | drawn))). Small enough that a category's incidental symptom
+# («заложенность носа» in vaginitis) rarely joins its core ones, not zero, so unseen but sound pairs stay possible.
+COOCCURRENCE_SMOOTHING = 0.02
+# The first symptom of a task is one that at least this many real notes of the category state (when any does):
+# a symptom of one note is incidental, and drawn first it would pull its note's company along.
+MIN_SEED_NOTES = 2
 
 
-def _in_ranges(code: str, ranges: Iterable[str]) -> bool:
-    cat = code[:3]
-    return any(lo <= cat <= hi for lo, hi in (r.split("-") for r in ranges))
+def draw_symptoms(
+    edges: list[SymptomEdge], cooccurrence: dict[frozenset[str], int], k: int, rng: random.Random
+) -> list[str]:
+    """Draw ``k`` distinct symptoms of a category, preferring ones that real notes state together.
 
+    The first is drawn by edge weight among the symptoms of at least ``MIN_SEED_NOTES`` notes; each next one by
+    ``weight * (COOCCURRENCE_SMOOTHING + mean affinity)`` to those drawn so far, where the affinity of ``s`` and
+    ``d`` is ``notes(s and d) / max(notes(s), notes(d))``: high for symptoms that usually come together, low for a
+    one-note symptom beside a core one, whichever is drawn first. Without co-occurrence counts (a graph built
+    before they existed) draws are independent, by weight.
 
-def sample_demographics(rng: random.Random, code: str | None = None) -> tuple[str, int]:
-    """Draw a plausible patient: sex ``"M"``/``"F"`` and an adult age.
-
-    Sex-specific codes (pregnancy, female or male genital organs) get the matching sex; otherwise sexes are
-    drawn 55/45 female/male, as outpatient visits are. Ages follow ``_AGE_BANDS``.
+    Args:
+        edges: the category's symptom edges (:meth:`medsyn.kg.MedicalKG.symptoms`).
+        cooccurrence: ``{{a, b}: notes}`` for the category (:meth:`medsyn.kg.MedicalKG.cooccurrence`).
+        k: how many to draw (at most ``len(edges)``).
+        rng: the task's random stream.
     """
-    if code and _in_ranges(code, _FEMALE):
-        sex = "F"
-    elif code and _in_ranges(code, _MALE):
-        sex = "M"
-    else:
-        sex = "F" if rng.random() < 0.55 else "M"
-    low, high, _ = rng.choices(_AGE_BANDS, weights=[b[2] for b in _AGE_BANDS])[0]
-    age = rng.randint(low, high)
-    if code and code[:3] >= "O00" and code[:3] <= "O99":
-        age = min(age, 45)
-    return sex, age
+    if not cooccurrence:
+        return weighted_sample_without_replacement([e.symptom for e in edges], [e.weight for e in edges], k, rng)
+    notes = {e.symptom: e.count for e in edges}
+    left = {e.symptom: e.weight for e in edges}
+    has_seeds = any(n >= MIN_SEED_NOTES for n in notes.values())
+
+    def affinity(s: str, drawn: list[str]) -> float:
+        together = sum(cooccurrence.get(frozenset((s, d)), 0) / max(notes[s], notes[d]) for d in drawn)
+        return COOCCURRENCE_SMOOTHING + together / len(drawn)
+
+    drawn: list[str] = []
+    while left and len(drawn) < k:
+        names = list(left)
+        if drawn:
+            weights = [left[s] * affinity(s, drawn) for s in names]
+        else:
+            weights = [left[s] * (notes[s] >= MIN_SEED_NOTES or not has_seeds) for s in names]
+        pick = rng.choices(names, weights=weights)[0] if sum(weights) > 0 else rng.choice(names)
+        drawn.append(pick)
+        del left[pick]
+    return drawn
 
 
 @dataclass(frozen=True)
@@ -183,9 +207,7 @@ class TaskSampler:
         code = rng.choice(self._codes[category])
         edges = self.kg.symptoms(category)
         n_symptoms = min(rng.randint(self.min_symptoms, self.max_symptoms), len(edges))
-        symptoms = weighted_sample_without_replacement(
-            [e.symptom for e in edges], [e.weight for e in edges], n_symptoms, rng
-        )
+        symptoms = draw_symptoms(edges, self.kg.cooccurrence(category), n_symptoms, rng)
         examples = self.kg.examples(category)
         long_enough = [e for e in examples if len(e["text"]) >= self.min_example_chars]
         example = rng.choice(long_enough or sorted(examples, key=lambda e: -len(e["text"]))[:3])
@@ -213,6 +235,9 @@ class TaskSampler:
     ) -> Task:
         """A task for one code with the given fields; the others are drawn as :meth:`task` draws them.
 
+        A sex that ICD-10 rules out for the code (N76 for a man) or an age outside its range (N95 at 30) is refused
+        (:func:`medsyn.demographics.check_demographics`).
+
         Its id (``<category>-custom-<hash>``) depends on every field, so two different requests never share one.
         """
         if sex not in (None, "M", "F"):
@@ -227,6 +252,7 @@ class TaskSampler:
         chosen = [s.strip() for s in symptoms if s.strip()] if symptoms is not None else drawn.symptoms
         if not chosen:
             raise MedsynError("a task needs at least one symptom; give some or leave symptoms unset to draw them")
+        check_demographics(drawn.icd10_code, sex, age, drawn.icd10_name)
         sex = sex or drawn.sex
         age = age if age is not None else drawn.age
         key = json.dumps([seed, drawn.icd10_code, chosen, sex, age, drawn.example_id], ensure_ascii=False)

@@ -5,6 +5,9 @@ derivations so that words of one root meet. That is what lets «болит го�
 (``болеть → боль``, ``головной → голова``). Function words (prepositions, conjunctions, particles, pronouns)
 carry no symptom and are dropped.
 
+Negation has clause scope: :func:`clause_keys` keeps only the keys a clause *affirms*, so «Кашля нет» covers no
+«кашель» and «Болит голова. Спина не беспокоит.» covers no «боль в спине» (see :func:`affirmed_keys`).
+
 Example:
     >>> phrase_keys("болит голова") == phrase_keys("головная боль")
     True
@@ -24,12 +27,34 @@ __all__ = [
     "phrase_keys",
     "text_keys",
     "clause_keys",
+    "affirmed_keys",
+    "negation_cues",
+    "NEGATION_CUES",
     "contains_phrase",
     "symptom_coverage",
 ]
 
 _WORD = re.compile(r"[а-яёa-z]+(?:-[а-яёa-z]+)*|\d+(?:[.,]\d+)?", re.IGNORECASE)
-_CLAUSE = re.compile(r"[.;!?\n]+|,\s+(?:а|но|однако)\s+")
+_CLAUSE = re.compile(r"[.;!?\n*•]+|,\s+(?:а|но|однако)\s+")
+# Within a clause, negation reaches to the next comma, colon, bracket or dash («кашель сухой, мокрота не отходит»).
+_SEGMENT = re.compile(r"([:()]|,(?!\d)|\s[-–—]+|[-–—]+\s|[–—])")
+
+# Negation cues, by lemma: «нет», «не», «ни», «без», «отрицает», «отсутствует» («не беспокоит» is «не»). The noun
+# «отсутствие» is no cue: «отсутствие аппетита» and «отсутствие менструаций» name complaints.
+NEGATION_CUES = frozenset({"нет", "не", "ни", "без", "отрицать", "отсутствовать"})
+# Words after «не» that make it deny a quality of the complaint, not the complaint: «боль не проходит», «не может
+# уснуть», «не иррадиирует», «не связаны с едой», «не сильно» (pseudo-negations, as NegEx calls them).
+_PSEUDO_AFTER_NE = frozenset(
+    """проходить пройти купироваться купировать снижаться снизиться уменьшаться уменьшиться прекращаться
+    прекратиться исчезать исчезнуть мочь помогать помочь удаваться удаться получаться давать иррадиировать
+    связать связанный связывать зависеть зависимый независимо менее более больше меньше выше ниже только всегда
+    очень сильно сильный резко долго часто совсем полностью до столь так такой особо особенно слишком постоянный
+    постоянно регулярный регулярно""".split()
+)
+# «не» before a lack of relief denies the relief, not the complaint: «не отмечает уменьшения шума».
+_RELIEF = frozenset("уменьшение улучшение облегчение эффект динамика".split())
+# Words that start a new affirmed list after a clause-opening cue («отрицает травмы, беспокоит кашель»).
+_AFFIRM = frozenset("беспокоить жалоба отмечать есть сохраняться появиться предъявлять".split())
 
 # Grammatical classes that never name a symptom.
 _FUNCTION_POS = {"PREP", "CONJ", "PRCL", "INTJ", "NPRO", "PRED"}
@@ -166,9 +191,98 @@ def text_keys(text: str) -> frozenset[str]:
     return phrase_keys(text)
 
 
-def clause_keys(text: str) -> list[frozenset[str]]:
-    """Concept keys per clause (split at sentence ends, semicolons, line breaks and contrastive commas)."""
-    return [keys for part in _CLAUSE.split(text) if (keys := phrase_keys(part))]
+def _cue(tokens: list[str], i: int) -> bool:
+    """Whether ``tokens[i]`` negates (a pseudo-negation such as «не проходит» does not)."""
+    if lemma(tokens[i]) not in NEGATION_CUES:
+        return False
+    if tokens[i] != "не":
+        return True
+    after = [lemma(t) for t in tokens[i + 1 : i + 3]]
+    return not (after[:1] and after[0] in _PSEUDO_AFTER_NE) and not _RELIEF & set(after)
+
+
+def _segments(clause: str) -> list[tuple[list[str], bool]]:
+    """The segments of a clause as tokens, each with whether a comma joins it to the one before (a list).
+
+    Segments end at commas, colons, brackets and dashes, and before «жалобы», which opens a new statement even
+    where a full stop is missing («Приливов нет Жалобы на боли в суставах»).
+    """
+    out: list[tuple[list[str], bool]] = []
+    parts = _SEGMENT.split(clause)
+    listed = False  # only commas since the last segment with words: «(не принимает), при мочеиспускании» is no list
+    for j in range(0, len(parts), 2):
+        listed = listed and (j == 0 or parts[j - 1].strip() == ",")
+        tokens = tokenize(parts[j])
+        if not tokens:
+            continue
+        starts = [i for i, t in enumerate(tokens) if i > 0 and lemma(t) == "жалоба"]
+        for k, (lo, hi) in enumerate(zip([0, *starts], [*starts, len(tokens)])):
+            out.append((tokens[lo:hi], listed and k == 0))
+        listed = True
+    return out
+
+
+def _scoped(clause: str) -> list[tuple[str, bool]]:
+    """The tokens of one clause, each with whether a negation covers it.
+
+    A cue that opens its segment («нет кашля», «отрицает травмы») denies the segment and the comma-joined segments
+    after it up to one that affirms again («беспокоит»); «без» denies what follows it in its segment («кашель без
+    мокроты»), «нет» what precedes it («жалоб нет Периодически боли в пояснице»); any other cue denies its whole
+    segment («спина не беспокоит», «травмы отрицает»). A segment of cues alone denies the one before it
+    («скованность по утрам - нет»).
+    """
+    out: list[tuple[str, bool]] = []
+    carry = False
+    previous = 0  # where the previous segment's tokens start in ``out``
+    for tokens, listed in _segments(clause):
+        cues = [_cue(tokens, i) for i in range(len(tokens))]
+        if all(cues):
+            out[previous:] = [(t, True) for t, _ in out[previous:]]
+        previous = len(out)
+        carry = carry and listed and not (_AFFIRM & {lemma(t) for t in tokens} and not any(cues))
+        negated = [carry] * len(tokens)
+        for i, cue in enumerate(cues):
+            if not cue:
+                continue
+            if tokens[i] == "без" and i > 0:
+                negated[i:] = [True] * (len(tokens) - i)
+            elif tokens[i] == "нет" and i > 0:
+                negated[: i + 1] = [True] * (i + 1)
+            else:
+                negated = [True] * len(tokens)
+                carry = carry or (i == 0 and tokens[i] != "без")
+        out.extend(zip(tokens, negated))
+    return out
+
+
+def affirmed_keys(clause: str) -> frozenset[str]:
+    """The concept keys a clause states and does not deny.
+
+    Example:
+        >>> sorted(affirmed_keys("кашель сухой, мокрота не отходит"))
+        ['кашель', 'сухой']
+    """
+    return frozenset(k for t, negated in _scoped(clause) if not negated and (k := word_key(t)) is not None)
+
+
+def negation_cues(text: str) -> list[str]:
+    """The negation cues in ``text``, in order (pseudo-negations such as «не проходит» left out)."""
+    out = []
+    for clause in _CLAUSE.split(text):
+        for tokens, _ in _segments(clause):
+            out.extend(tokens[i] for i in range(len(tokens)) if _cue(tokens, i))
+    return out
+
+
+def clause_keys(text: str, negation: bool = True) -> list[frozenset[str]]:
+    """Concept keys per clause (split at sentence ends, semicolons, line breaks and contrastive commas).
+
+    Args:
+        text: a note.
+        negation: keep only the keys each clause affirms (:func:`affirmed_keys`); ``False`` keeps every key.
+    """
+    keys_of = affirmed_keys if negation else phrase_keys
+    return [keys for part in _CLAUSE.split(text) if (keys := keys_of(part))]
 
 
 def contains_phrase(keys: frozenset[str], clauses: Iterable[frozenset[str]]) -> bool:
@@ -176,13 +290,15 @@ def contains_phrase(keys: frozenset[str], clauses: Iterable[frozenset[str]]) -> 
     return bool(keys) and any(keys <= clause for clause in clauses)
 
 
-def symptom_coverage(symptoms: list[str], note: str, scope: str = "note") -> float:
-    """The share of ``symptoms`` whose every concept key appears in ``note``.
+def symptom_coverage(symptoms: list[str], note: str, scope: str = "clause", negation: bool = True) -> float:
+    """The share of ``symptoms`` that ``note`` states: every concept key within one clause, and not denied.
 
     Args:
         symptoms: symptom phrases, e.g. ``["головная боль", "тошнота"]``.
         note: the generated note.
-        scope: ``"note"`` matches keys anywhere in the note; ``"clause"`` needs them within one clause.
+        scope: ``"clause"`` (the default) needs a symptom's keys within one clause; ``"note"`` takes them from
+            anywhere in the note.
+        negation: leave out what the note denies («кашля нет», «спина не беспокоит»).
 
     Returns:
         A value in [0, 1]; 0.0 for an empty symptom list.
@@ -194,9 +310,9 @@ def symptom_coverage(symptoms: list[str], note: str, scope: str = "note") -> flo
     if not symptoms:
         return 0.0
     if scope == "note":
-        units = [text_keys(note)]
+        units = [frozenset().union(*clause_keys(note, negation))]
     elif scope == "clause":
-        units = clause_keys(note)
+        units = clause_keys(note, negation)
     else:
         raise ValueError(f"scope must be 'note' or 'clause', got {scope!r}")
     hits = sum(contains_phrase(phrase_keys(s), units) for s in symptoms)

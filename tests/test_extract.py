@@ -15,6 +15,13 @@ def test_extractor_needs_all_words_in_one_clause():
     assert ex.extract("Болит голова. Спина в норме") == []
 
 
+def test_extractor_skips_denied_symptoms():
+    ex = LexiconExtractor(["кашель", "головная боль", "боль в спине", "мокрота", "насморк"])
+    assert ex.extract("Кашля нет. Головной боли нет, отрицает.") == []
+    assert ex.extract("Болит голова. Спина не беспокоит.") == ["головная боль"]
+    assert ex.extract("Кашель без мокроты, насморк") == ["кашель", "насморк"]
+
+
 def test_mining_finds_recurring_complaints_and_skips_noise():
     notes = ["Жалобы на шум в ушах, лейкоциты 5.", "шум в ушах в течение недели", "Беспокоит шум в ушах. Лейкоциты 7."]
     mined = mine_complaint_phrases(notes, min_notes=3)

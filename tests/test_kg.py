@@ -73,3 +73,65 @@ def test_related_codes_share_symptoms(kg):
     assert 1 <= len(related) <= 3 and all(0.2 <= w <= 1 for _, w in related)
     assert related[0][0][0] in "MG"  # back pain is closest to other musculoskeletal or nerve-root codes
     assert {c for c, _ in kg.related("J06")}.isdisjoint({"M54", "N92"})
+
+
+def test_graph_records_what_built_it(kg):
+    from medsyn.kg import build_fingerprint, stale_reasons
+
+    build = kg.meta["build"]
+    assert build["fingerprint"] == build_fingerprint()["fingerprint"]
+    assert set(build["code"]) >= {"medsyn", "medsyn.text", "medsyn.extract", "medsyn.kg"}
+    assert "rumedtop3/train_v1.jsonl" in build["sources"]
+    assert stale_reasons(kg) == []
+
+
+def _tamper(path, edit):
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    edit(payload["meta"])
+    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+
+
+def test_stale_graph_is_rebuilt(kg, tmp_path, caplog):
+    from medsyn.kg import stale_reasons
+
+    path = kg.save(tmp_path / "kg.json")
+    _tamper(path, lambda meta: meta["build"]["code"].update({"medsyn.text": "0" * 16}))
+    assert stale_reasons(MedicalKG.load(path)) == ["code changed: medsyn.text"]
+    with caplog.at_level("WARNING"):
+        assert stale_reasons(load_graph(path, build=False)) == ["code changed: medsyn.text"]  # warned, kept
+    assert "out of date" in caplog.text
+    rebuilt = load_graph(path)
+    assert stale_reasons(rebuilt) == [] and stale_reasons(MedicalKG.load(path)) == []
+    assert rebuilt.fingerprint() == kg.fingerprint()
+    _tamper(path, lambda meta: meta.pop("build"))  # a graph from before fingerprints
+    assert "no build fingerprint" in stale_reasons(MedicalKG.load(path))[0]
+    assert stale_reasons(load_graph(path)) == []
+
+
+def test_graph_of_custom_notes_is_kept(tiny_kg, tmp_path, caplog):
+    from medsyn.kg import stale_reasons
+
+    assert tiny_kg.meta["build"]["sources"]["notes"].startswith("custom:")
+    assert stale_reasons(tiny_kg) == []
+    path = tiny_kg.save(tmp_path / "tiny.json")
+    _tamper(path, lambda meta: meta["build"]["code"].update({"medsyn.extract": "0" * 16}))
+    with caplog.at_level("WARNING"):
+        kept = load_graph(path)
+    assert kept.stats()["categories_with_examples"] == 3 and "out of date" in caplog.text
+
+
+@pytest.mark.parametrize("category", ["N76", "J06"])
+def test_cooccurrence_edges_count_real_notes(kg, real_notes, category):
+    extractor = kg.extractor()
+    found = [set(extractor.extract(n["text"])) for n in real_notes if n["code"] == category]
+    cooc = kg.cooccurrence(category + ".0")  # a code reads its category's counts, not other categories'
+    pair, count = max(cooc.items(), key=lambda item: item[1])
+    assert count == sum(pair <= f for f in found) >= 5
+    assert all(n == sum(p <= f for f in found) for p, n in cooc.items())
+    assert sum(len(f) * (len(f) - 1) // 2 for f in found) == sum(cooc.values())
+
+
+def test_denied_symptoms_make_no_edges(kg):
+    # «утренней скованности нет» is common in arthrosis notes; one vaginitis note mentions a blocked nose only to deny it
+    assert "заложенность носа" not in {e.symptom for e in kg.symptoms("N76")}
+    assert {e.symptom: e.count for e in kg.symptoms("M19")}["утренняя скованность"] == 22

@@ -2,8 +2,9 @@
 
 Metrics:
 
-- **Prompt following**: the share of requested symptoms found in the note by concept key (lemma plus derivations,
-  :func:`medsyn.text.symptom_coverage`), so «болит голова» counts for «головная боль».
+- **Prompt following**: the share of requested symptoms the note states, by concept key (lemma plus derivations,
+  :func:`medsyn.text.symptom_coverage`) within one clause and not denied, so «болит голова» counts for «головная
+  боль» while «головной боли нет» and «болит голова. Спина не беспокоит» do not count for it or «боль в спине».
 - **Realism and diversity**: length, vocabulary, distinct-1/2 and self-BLEU-4, each computed on equal-size samples
   of real and synthetic notes (vocabulary grows with corpus size, so unequal sizes would mislead).
 - **Copying**: the real notes' word n-grams (default: trigrams) go into an inverted index once
