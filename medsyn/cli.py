@@ -6,7 +6,7 @@
     medsyn generate --n N --out DIR --seed S [--model ID_OR_PATH] [--adapter PATH] [--config YAML]
     medsyn generate --endpoint URL [--endpoint URL2 …] [--model SERVED_NAME] [--max_concurrency N]
     medsyn serve [--port 8000] [--host 127.0.0.1]
-    medsyn eval classify ... | medsyn eval quality DIR ...
+    medsyn eval classify ... | medsyn eval quality DIR ... | medsyn eval consistency DIR --out NEW
     medsyn data instructions ...
 
 Every command takes ``--help``. Subcommands that belong to other parts of the package (eval, data) are
@@ -33,6 +33,7 @@ logger = logging.getLogger("medsyn")
 DISPATCH = {
     ("eval", "classify"): "medsyn.eval.commands:classify_main",
     ("eval", "quality"): "medsyn.eval.commands:quality_main",
+    ("eval", "consistency"): "medsyn.eval.commands:consistency_main",
     ("data", "instructions"): "medsyn.finetune.data:main",
 }
 

@@ -8,7 +8,8 @@ its share of the set. :func:`fill_rare` is the other strategy: synthetic notes o
 Hard codes, on which synthetic notes should matter most, have two definitions here:
 
 - :func:`rarest_codes`: the quarter of codes with the fewest real training notes;
-- :func:`lowest_recall_codes`: the quarter of dev codes that the all-real baseline recalls worst.
+- :func:`lowest_recall_codes`: the quarter of codes that the all-real baseline recalls worst (by cross-validation
+  on train, see :func:`medsyn.eval.classify.cv_low_recall_codes`).
 
 Example:
     >>> stratified_indices(["A", "A", "A", "A", "B"], 0.5, seed=0)  # "B" keeps its only note
