@@ -19,10 +19,10 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from medsyn.demographics import check_demographics, sample_demographics
 from medsyn.errors import MedsynError
 from medsyn.kg import MedicalKG
 
@@ -80,37 +80,6 @@ def weighted_sample_without_replacement(
     keyed = [(rng.random() ** (1.0 / w) if w > 0 else 0.0, i) for i, w in enumerate(weights)]
     keyed.sort(reverse=True)
     return [items[i] for _, i in keyed[:k]]
-
-
-# Adult outpatient ages by band, roughly the age structure of Russian polyclinic visits: (low, high, share).
-_AGE_BANDS = [(18, 29, 0.14), (30, 39, 0.17), (40, 49, 0.17), (50, 59, 0.18), (60, 69, 0.19), (70, 89, 0.15)]
-# Codes whose patients are of one sex: female genital and breast disorders, pregnancy; male genital organs.
-_FEMALE = ("N70-N98", "O00-O99", "C51-C58", "D25-D28", "N60-N64")
-_MALE = ("N40-N51", "C60-C63")
-
-
-def _in_ranges(code: str, ranges: Iterable[str]) -> bool:
-    cat = code[:3]
-    return any(lo <= cat <= hi for lo, hi in (r.split("-") for r in ranges))
-
-
-def sample_demographics(rng: random.Random, code: str | None = None) -> tuple[str, int]:
-    """Draw a plausible patient: sex ``"M"``/``"F"`` and an adult age.
-
-    Sex-specific codes (pregnancy, female or male genital organs) get the matching sex; otherwise sexes are
-    drawn 55/45 female/male, as outpatient visits are. Ages follow ``_AGE_BANDS``.
-    """
-    if code and _in_ranges(code, _FEMALE):
-        sex = "F"
-    elif code and _in_ranges(code, _MALE):
-        sex = "M"
-    else:
-        sex = "F" if rng.random() < 0.55 else "M"
-    low, high, _ = rng.choices(_AGE_BANDS, weights=[b[2] for b in _AGE_BANDS])[0]
-    age = rng.randint(low, high)
-    if code and code[:3] >= "O00" and code[:3] <= "O99":
-        age = min(age, 45)
-    return sex, age
 
 
 @dataclass(frozen=True)
@@ -232,6 +201,9 @@ class TaskSampler:
     ) -> Task:
         """A task for one code with the given fields; the others are drawn as :meth:`task` draws them.
 
+        A sex that ICD-10 rules out for the code (N76 for a man) or an age outside its range (N95 at 30) is refused
+        (:func:`medsyn.demographics.check_demographics`).
+
         Its id (``<category>-custom-<hash>``) depends on every field, so two different requests never share one.
         """
         if sex not in (None, "M", "F"):
@@ -246,6 +218,7 @@ class TaskSampler:
         chosen = [s.strip() for s in symptoms if s.strip()] if symptoms is not None else drawn.symptoms
         if not chosen:
             raise MedsynError("a task needs at least one symptom; give some or leave symptoms unset to draw them")
+        check_demographics(drawn.icd10_code, sex, age, drawn.icd10_name)
         sex = sex or drawn.sex
         age = age if age is not None else drawn.age
         key = json.dumps([seed, drawn.icd10_code, chosen, sex, age, drawn.example_id], ensure_ascii=False)

@@ -35,9 +35,9 @@ __all__ = [
 ]
 
 _WORD = re.compile(r"[а-яёa-z]+(?:-[а-яёa-z]+)*|\d+(?:[.,]\d+)?", re.IGNORECASE)
-_CLAUSE = re.compile(r"[.;!?\n]+|,\s+(?:а|но|однако)\s+")
-# Within a clause, negation reaches to the next comma, colon or bracket («кашель сухой, мокрота не отходит»).
-_SEGMENT = re.compile(r"[:()]|,(?!\d)")
+_CLAUSE = re.compile(r"[.;!?\n*•]+|,\s+(?:а|но|однако)\s+")
+# Within a clause, negation reaches to the next comma, colon, bracket or dash («кашель сухой, мокрота не отходит»).
+_SEGMENT = re.compile(r"([:()]|,(?!\d)|\s[-–—]+|[-–—]+\s|[–—])")
 
 # Negation cues, by lemma: «нет», «не», «ни», «без», «отрицает», «отсутствует» («не беспокоит» is «не»). The noun
 # «отсутствие» is no cue: «отсутствие аппетита» and «отсутствие менструаций» name complaints.
@@ -47,8 +47,9 @@ NEGATION_CUES = frozenset({"нет", "не", "ни", "без", "отрицать
 _PSEUDO_AFTER_NE = frozenset(
     """проходить пройти купироваться купировать снижаться снизиться уменьшаться уменьшиться прекращаться
     прекратиться исчезать исчезнуть мочь помогать помочь удаваться удаться получаться давать иррадиировать
-    связать связанный связывать зависеть менее более больше меньше выше ниже только всегда очень сильно
-    сильный резко долго часто совсем полностью до""".split()
+    связать связанный связывать зависеть зависимый независимо менее более больше меньше выше ниже только всегда очень сильно
+    сильный резко долго часто совсем полностью до столь так такой особо особенно слишком постоянный постоянно
+    регулярный регулярно""".split()
 )
 # Words that start a new affirmed list after a clause-opening cue («отрицает травмы, беспокоит кашель»).
 _AFFIRM = frozenset("беспокоить жалоба отмечать есть сохраняться появиться предъявлять".split())
@@ -195,27 +196,50 @@ def _cue(tokens: list[str], i: int) -> bool:
     return not (tokens[i] == "не" and i + 1 < len(tokens) and lemma(tokens[i + 1]) in _PSEUDO_AFTER_NE)
 
 
+def _segments(clause: str) -> list[tuple[list[str], bool]]:
+    """The segments of a clause as tokens, each with whether a comma joins it to the one before (a list).
+
+    Segments end at commas, colons, brackets and dashes, and before «жалобы», which opens a new statement even
+    where a full stop is missing («Приливов нет Жалобы на боли в суставах»).
+    """
+    out: list[tuple[list[str], bool]] = []
+    parts = _SEGMENT.split(clause)
+    for j in range(0, len(parts), 2):
+        listed = j > 0 and parts[j - 1].strip() == ","
+        tokens = tokenize(parts[j])
+        starts = [i for i, t in enumerate(tokens) if i > 0 and lemma(t) == "жалоба"]
+        for k, (lo, hi) in enumerate(zip([0, *starts], [*starts, len(tokens)])):
+            if hi > lo:
+                out.append((tokens[lo:hi], listed and k == 0))
+    return out
+
+
 def _scoped(clause: str) -> list[tuple[str, bool]]:
     """The tokens of one clause, each with whether a negation covers it.
 
-    A cue that opens its segment («нет кашля», «отрицает травмы») denies the segment and the segments after it up
-    to one that affirms again («беспокоит»); «без» denies what follows it in its segment («кашель без мокроты»);
-    any other cue denies its whole segment («кашля нет», «спина не беспокоит», «травмы отрицает»).
+    A cue that opens its segment («нет кашля», «отрицает травмы») denies the segment and the comma-joined segments
+    after it up to one that affirms again («беспокоит»); «без» denies what follows it in its segment («кашель без
+    мокроты»), «нет» what precedes it («жалоб нет Периодически боли в пояснице»); any other cue denies its whole
+    segment («спина не беспокоит», «травмы отрицает»). A segment of cues alone denies the one before it
+    («скованность по утрам - нет»).
     """
     out: list[tuple[str, bool]] = []
     carry = False
-    for segment in _SEGMENT.split(clause):
-        tokens = tokenize(segment)
-        if not tokens:
-            continue
-        if carry and _AFFIRM & {lemma(t) for t in tokens} and not any(_cue(tokens, i) for i in range(len(tokens))):
-            carry = False
+    previous = 0  # where the previous segment's tokens start in ``out``
+    for tokens, listed in _segments(clause):
+        cues = [_cue(tokens, i) for i in range(len(tokens))]
+        if all(cues):
+            out[previous:] = [(t, True) for t, _ in out[previous:]]
+        previous = len(out)
+        carry = carry and listed and not (_AFFIRM & {lemma(t) for t in tokens} and not any(cues))
         negated = [carry] * len(tokens)
-        for i in range(len(tokens)):
-            if not _cue(tokens, i):
+        for i, cue in enumerate(cues):
+            if not cue:
                 continue
             if tokens[i] == "без" and i > 0:
                 negated[i:] = [True] * (len(tokens) - i)
+            elif tokens[i] == "нет" and i > 0:
+                negated[: i + 1] = [True] * (i + 1)
             else:
                 negated = [True] * len(tokens)
                 carry = carry or (i == 0 and tokens[i] != "без")
@@ -237,8 +261,7 @@ def negation_cues(text: str) -> list[str]:
     """The negation cues in ``text``, in order (pseudo-negations such as «не проходит» left out)."""
     out = []
     for clause in _CLAUSE.split(text):
-        for segment in _SEGMENT.split(clause):
-            tokens = tokenize(segment)
+        for tokens, _ in _segments(clause):
             out.extend(tokens[i] for i in range(len(tokens)) if _cue(tokens, i))
     return out
 

@@ -113,3 +113,28 @@ def test_targeted_tasks_come_in_proportion_so_a_cut_job_covers_every_category(kg
     assert len({t.id for t in tasks}) == 2000
     plain = [t.category for t in TaskSampler(kg, seed=0).sample(300)]
     assert plain == sorted(plain)  # untargeted jobs keep their category-by-category order
+
+
+def test_tasks_a_clinician_would_accept(kg):
+    from medsyn.demographics import check_demographics
+
+    for t in TaskSampler(kg, seed=5).sample(1000):
+        check_demographics(t.icd10_code, t.sex, t.age)
+    n76 = TaskSampler(kg, seed=0, codes=["N76"]).sample(200)
+    assert {t.sex for t in n76} == {"F"}
+    n95 = TaskSampler(kg, seed=0, codes=["N95"]).sample(200)
+    assert 30 not in {t.age for t in n95} and min(t.age for t in n95) >= 45
+    n40 = TaskSampler(kg, seed=0, codes=["N40", "N41"]).sample(100)
+    assert {t.sex for t in n40} == {"M"} and min(t.age for t in n40 if t.category == "N40") >= 45
+    rng = random.Random(0)
+    assert {sample_demographics(rng, "O80.0")[0] for _ in range(100)} == {"F"}
+
+
+def test_custom_task_refuses_the_wrong_patient(kg):
+    sampler = TaskSampler(kg)
+    with pytest.raises(MedsynError, match="limited to female patients"):
+        sampler.custom_task("N76", sex="M")
+    with pytest.raises(MedsynError, match="age 30 is not plausible for N95"):
+        sampler.custom_task("N95", age=30)
+    task = sampler.custom_task("N95", sex="F", age=55)
+    assert (task.sex, task.age) == ("F", 55)

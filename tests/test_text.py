@@ -55,6 +55,13 @@ def test_negation_scope_stops_at_the_segment():
     assert affirmed_keys("отрицает кашель, насморк") == frozenset()
     assert affirmed_keys("нет аппетита, слабости") == frozenset()
     assert affirmed_keys("отрицает травмы, беспокоит кашель") == {"беспокоить", "кашель"}
+    # a dash or a bullet ends the scope; a cue alone after a dash denies what precedes it
+    assert affirmed_keys("не было менструации - приливы жара") == {"прилив", "жара"}
+    assert affirmed_keys("скованность по утрам - нет") == frozenset()
+    assert clause_keys("* отеки - нет * боли в суставах") == [{"боль", "сустав"}]
+    assert affirmed_keys("Приливов нет Жалобы на боли в суставах") == {"жалоба", "боль", "сустав"}
+    assert affirmed_keys("жалоб на момент осмотра нет Периодически боли") == {"периодически", "боль"}
+    assert affirmed_keys("кашель не столь выраженный") >= {"кашель"}
 
 
 def test_pseudo_negation_affirms():
