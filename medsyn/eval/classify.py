@@ -71,7 +71,7 @@ def run_experiment(
     settings: Sequence[Setting],
     seeds: Sequence[int],
     new_classifier: Callable[[int], object],
-    synthetic: Sequence[Note] = (),
+    synthetic: Sequence[Note] | dict[str, Sequence[Note]] = (),
     deterministic: bool = False,
 ) -> list[RunResult]:
     """Train and score one classifier per setting and seed.
@@ -83,7 +83,8 @@ def run_experiment(
         seeds: the seeds; each drives the subsampling and the classifier's own seed.
         new_classifier: ``seed -> classifier`` with ``fit(texts, labels)``, ``decision_function(texts)`` and
             ``labels_``.
-        synthetic: the pool of synthetic notes; notes of codes absent from ``train`` are dropped.
+        synthetic: the pool of synthetic notes, or ``{name: pool}`` matched to each setting's ``source``; notes of
+            codes absent from ``train`` are dropped.
         deterministic: the classifier gives the same model for the same data whatever its seed (the linear one),
             so identical training sets are fitted once.
 
@@ -93,16 +94,24 @@ def run_experiment(
     from tqdm.auto import tqdm
 
     known = {n["code"] for n in train}
-    pool = [n for n in synthetic if n["code"] in known]
-    if len(pool) < len(synthetic):
-        logger.info("dropped %d synthetic notes whose code has no real training note", len(synthetic) - len(pool))
-    if any(s.uses_synthetic for s in settings) and not pool:
-        raise MedsynError("the settings add synthetic notes but none were given; pass --synthetic PATH")
+    named = synthetic if isinstance(synthetic, dict) else {None: synthetic}
+    pools: dict[str | None, list[Note]] = {}
+    for name, notes in named.items():
+        pools[name] = [n for n in notes if n["code"] in known]
+        if len(pools[name]) < len(notes):
+            logger.info(
+                "%s: dropped %d synthetic notes whose code has no real training note",
+                name or "synthetic", len(notes) - len(pools[name]),
+            )  # fmt: skip
+    for s in settings:
+        if s.uses_synthetic and not pools.get(s.source if isinstance(synthetic, dict) else None):
+            raise MedsynError(f"'{s.name}' adds synthetic notes but none were given; pass --synthetic PATH")
     cache: dict[tuple[str, ...], tuple[list[str], np.ndarray, float]] = {}
     results = []
     texts_dev = [n["text"] for n in dev]
     jobs = [(s, seed) for s in settings for seed in seeds]
     for setting, seed in tqdm(jobs, desc="train and score", unit="run"):
+        pool = pools.get(setting.source if isinstance(synthetic, dict) else None, [])
         notes, n_syn = build_training_set(train, pool, setting, seed)
         key = tuple(n["id"] + "\x00" + n["text"] for n in notes)
         if deterministic and key in cache:
@@ -257,6 +266,7 @@ def summarise(
                 "real": setting.real,
                 "synthetic": setting.synthetic,
                 "fill_to": setting.fill_to,
+                "source": setting.source,
                 "n_real": float(np.mean([r.n_real for r in runs])),
                 "n_synthetic": float(np.mean([r.n_synthetic for r in runs])),
                 "seconds": float(np.mean([r.seconds for r in runs])),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from medsyn.config import dump_config, parse_args, save_config
@@ -61,8 +61,12 @@ class ClassifyArgs:
     # Data
     train: str = field(default="rumedtop3:train", metadata={"help": "real training notes: rumedtop3:SPLIT or a path"})
     eval: str = field(default="rumedtop3:dev", metadata={"help": "notes to score: rumedtop3:SPLIT or a path"})
-    synthetic: str | None = field(
-        default=None, metadata={"help": "synthetic notes: a `medsyn generate` folder or a RuMedTop3-format JSONL"}
+    synthetic: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "synthetic notes: a `medsyn generate` or release folder, a RuMedTop3-format JSONL or "
+            "medsyn-reference:gpt4; several as NAME=SOURCE compare them in one run"
+        },
     )
     # Experiment
     settings: list[str] = field(
@@ -105,18 +109,32 @@ class ClassifyArgs:
         """The settings to run; with none given, a comparison that uses what was given (see ``--settings``)."""
         from medsyn.eval.upsample import PAPER_GRID, Setting, parse_setting
 
-        out: list[Setting] = []
+        base: list[Setting] = []
         for s in self.settings:
-            out += [Setting(r, f) for r, f in PAPER_GRID] if s == "paper" else [parse_setting(s)]
+            base += [Setting(r, f) for r, f in PAPER_GRID] if s == "paper" else [parse_setting(s)]
         fill = self.fill_rare_to
         if not self.settings and self.synthetic:
-            out += [Setting(1.0, 0.0), Setting(1.0, 1.0)]
+            base += [Setting(1.0, 0.0), Setting(1.0, 1.0)]
             fill = fill or DEFAULT_FILL_RARE_TO
         elif not self.settings:
-            out += [Setting(0.5, 0.0), Setting(0.75, 0.0), Setting(1.0, 0.0)]
+            base += [Setting(0.5, 0.0), Setting(0.75, 0.0), Setting(1.0, 0.0)]
         if fill:
-            out.append(Setting(1.0, 0.0, fill))
+            base.append(Setting(1.0, 0.0, fill))
+        names = list(self.sources()) if len(self.synthetic) > 1 else [None]
+        out = [s for s in base if not s.uses_synthetic]  # real-only settings once, then each source's
+        out += [replace(s, source=name) for name in names for s in base if s.uses_synthetic]
         return list(dict.fromkeys(out))
+
+    def sources(self) -> dict[str, str]:
+        """``{name: source}`` of the synthetic notes; ``NAME=SOURCE`` names one, else the source is its own name."""
+        out: dict[str, str] = {}
+        for item in self.synthetic:
+            name, sep, source = item.partition("=")
+            name, source = (name, source) if sep and not Path(item).exists() else (item, item)
+            if name in out:
+                raise ConfigError(f"synthetic source name {name!r} is given twice; name each NAME=SOURCE once")
+            out[name] = source
+        return out
 
 
 def classify_main(argv: list[str] | None = None) -> int:
@@ -133,7 +151,8 @@ def classify_main(argv: list[str] | None = None) -> int:
     logger.info("config: %s", dump_config(args))
     settings = args.resolved_settings()
     train, dev = load_source(args.train), load_source(args.eval)
-    synthetic = load_source(args.synthetic) if args.synthetic else []
+    pools = {name: load_source(source) for name, source in args.sources().items()}
+    synthetic = pools if len(pools) > 1 else next(iter(pools.values()), [])
     if any(s.uses_synthetic for s in settings) and not synthetic:
         raise ConfigError(f"settings {[s.name for s in settings if s.uses_synthetic]} need --synthetic PATH")
 

@@ -64,17 +64,20 @@ class Setting:
         real: fraction of the real train notes kept (per code).
         synthetic: fraction of the synthetic notes added (per code); ignored when ``fill_to`` is set.
         fill_to: when set, add synthetic notes only to codes with fewer real notes than this, up to it.
+        source: which pool of synthetic notes, when a run compares several (``None``: the only one).
     """
 
     real: float
     synthetic: float = 0.0
     fill_to: int | None = None
+    source: str | None = None
 
     @property
     def name(self) -> str:
+        prefix = f"{self.source}: " if self.source and self.uses_synthetic else ""
         if self.fill_to is not None:
-            return f"real {self.real:g} + fill rare to {self.fill_to}"
-        return f"real {self.real:g} + syn {self.synthetic:g}"
+            return f"{prefix}real {self.real:g} + fill rare to {self.fill_to}"
+        return f"{prefix}real {self.real:g} + syn {self.synthetic:g}"
 
     @property
     def uses_synthetic(self) -> bool:

@@ -158,3 +158,24 @@ def test_a_release_folder_is_read_with_load_dataset(tmp_path, small_split):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no data files"):
         load_source(str(tmp_path / "empty"))
+
+
+def test_several_named_sources_compare_in_one_run(tmp_path, small_split):
+    train, dev = small_split
+    write_jsonl(tmp_path / "train.jsonl", _rumed(train))
+    write_jsonl(tmp_path / "dev.jsonl", _rumed(dev))
+    write_jsonl(tmp_path / "a.jsonl", _rumed([{**n, "id": "a" + n["id"]} for n in train[::4]]))
+    write_jsonl(tmp_path / "b.jsonl", _rumed([{**n, "id": "b" + n["id"]} for n in train[1::8]]))
+    rc = classify_main(
+        [
+            "--train", str(tmp_path / "train.jsonl"), "--eval", str(tmp_path / "dev.jsonl"), "--max_iter", "10",
+            "--synthetic", f"a={tmp_path / 'a.jsonl'}", f"b={tmp_path / 'b.jsonl'}", "--settings", "1:0", "1:1",
+            "--out_dir", str(tmp_path / "r"),
+        ]
+    )  # fmt: skip
+    assert rc == 0
+    _, metrics = _run_folder(tmp_path / "r")
+    rows = {s["name"]: s["n_synthetic"] for s in metrics["settings"]}
+    assert rows == {"real 1 + syn 0": 0, "a: real 1 + syn 1": len(train[::4]), "b: real 1 + syn 1": len(train[1::8])}
+    with pytest.raises(ValueError, match="given twice"):
+        classify_main(["--synthetic", "a=x.jsonl", "a=y.jsonl", "--out_dir", str(tmp_path / "r2")])
