@@ -11,11 +11,15 @@ and any other model then gains there by regression to the mean.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -28,6 +32,7 @@ __all__ = [
     "make_classifier",
     "run_experiment",
     "cv_low_recall_codes",
+    "fit_and_score",
     "summarise",
     "paired_bootstrap",
     "METRICS",
@@ -73,6 +78,7 @@ def run_experiment(
     new_classifier: Callable[[int], object],
     synthetic: Sequence[Note] | dict[str, Sequence[Note]] = (),
     deterministic: bool = False,
+    cache_dir: str | Path | None = None,
 ) -> list[RunResult]:
     """Train and score one classifier per setting and seed.
 
@@ -87,6 +93,8 @@ def run_experiment(
             codes absent from ``train`` are dropped.
         deterministic: the classifier gives the same model for the same data whatever its seed (the linear one),
             so identical training sets are fitted once.
+        cache_dir: with ``deterministic``, a folder where each fit's dev scores are kept, keyed by the classifier's
+            options and its exact training and scored notes: a later run (more sources, more seeds) reuses them.
 
     Returns:
         One :class:`RunResult` per (setting, seed), settings outer.
@@ -117,11 +125,10 @@ def run_experiment(
         if deterministic and key in cache:
             labels, scores, seconds = cache[key]
         else:
-            start = time.perf_counter()
-            clf = new_classifier(seed)
-            clf.fit([n["text"] for n in notes], [n["code"] for n in notes])
-            scores = clf.decision_function(texts_dev)
-            labels, seconds = list(clf.labels_), time.perf_counter() - start
+            texts, codes = [n["text"] for n in notes], [n["code"] for n in notes]
+            labels, scores, seconds = fit_and_score(
+                new_classifier(seed), texts, codes, texts_dev, cache_dir if deterministic else None
+            )
             cache[key] = (labels, scores, seconds)
         m = classification_metrics([n["code"] for n in dev], scores, labels)
         logger.info(
@@ -135,12 +142,55 @@ def run_experiment(
     return results
 
 
+def _options_key(clf: object) -> str:
+    """The classifier's options without its seed (which a deterministic classifier does not depend on)."""
+    config = getattr(clf, "config", None)
+    if config is not None and dataclasses.is_dataclass(config):
+        return json.dumps({k: v for k, v in dataclasses.asdict(config).items() if k != "seed"}, sort_keys=True)
+    return type(clf).__name__
+
+
+def fit_and_score(
+    clf: object,
+    texts: Sequence[str],
+    codes: Sequence[str],
+    eval_texts: Sequence[str],
+    cache_dir: str | Path | None = None,
+) -> tuple[list[str], np.ndarray, float]:
+    """Fit ``clf`` and score ``eval_texts``; ``(labels, scores, seconds)``, read from ``cache_dir`` when it was done.
+
+    The cache key is a hash of the classifier's options, the training notes with their codes and the scored notes,
+    so a cached entry is only ever reused for the very same fit.
+    """
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(_options_key(clf).encode())
+        for part in (texts, codes, eval_texts):
+            digest.update("\x1e".join(part).encode())
+            digest.update(b"\x1d")
+        path = Path(cache_dir) / f"{digest.hexdigest()[:24]}.npz"
+        if path.exists():
+            with np.load(path) as cached:
+                return [str(x) for x in cached["labels"]], cached["scores"], float(cached["seconds"])
+    start = time.perf_counter()
+    clf.fit(list(texts), list(codes))
+    scores = np.asarray(clf.decision_function(list(eval_texts)))
+    labels, seconds = list(clf.labels_), time.perf_counter() - start
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, labels=np.array(labels), scores=scores, seconds=seconds)
+        tmp.replace(path)
+    return labels, scores, seconds
+
+
 def cv_low_recall_codes(
     train: Sequence[Note],
     new_classifier: Callable[[int], object],
     quantile: float = 0.25,
     folds: int = 5,
     seed: int = 0,
+    cache_dir: str | Path | None = None,
 ) -> list[str]:
     """The ``quantile`` share of codes that the all-real classifier recalls worst, by cross-validation on train.
 
@@ -153,6 +203,7 @@ def cv_low_recall_codes(
         quantile: the share of codes to return.
         folds: the number of folds (a code with fewer notes than folds still gets one per fold it has).
         seed: the seed of the fold split and the classifiers.
+        cache_dir: where fits are cached (see :func:`fit_and_score`); for deterministic classifiers only.
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -164,10 +215,11 @@ def cv_low_recall_codes(
     pred = np.empty(len(train), dtype=object)
     split = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed).split(texts, codes)
     for k, (fit_idx, test_idx) in enumerate(split):
-        clf = new_classifier(seed)
-        clf.fit([texts[i] for i in fit_idx], codes[fit_idx].tolist())
-        scores = clf.decision_function([texts[i] for i in test_idx])
-        pred[test_idx] = [clf.labels_[j] for j in np.argmax(scores, axis=1)]
+        labels, scores, _ = fit_and_score(
+            new_classifier(seed), [texts[i] for i in fit_idx], codes[fit_idx].tolist(),
+            [texts[i] for i in test_idx], cache_dir,
+        )  # fmt: skip
+        pred[test_idx] = [labels[j] for j in np.argmax(scores, axis=1)]
         logger.info("low-recall codes: fold %d/%d done", k + 1, n_splits)
     recall = per_code_recall(codes.tolist(), pred.tolist())
     return lowest_recall_codes(recall, quantile)

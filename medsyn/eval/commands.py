@@ -82,6 +82,10 @@ class ClassifyArgs:
     )
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "seeds (subsampling and model)"})
     hard_quantile: float = field(default=0.25, metadata={"help": "share of codes counted as hard (both definitions)"})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "linear: keep each fit's dev scores here, so a later run reuses the fits it shares"},
+    )
     cv_folds: int = field(
         default=5, metadata={"help": "folds of the cross-validation on train that picks the low-recall codes"}
     )
@@ -170,10 +174,13 @@ def classify_main(argv: list[str] | None = None) -> int:
         )
 
     start = time.perf_counter()
+    linear = args.model == "linear"
     results = run_experiment(
-        train, dev, settings, args.seeds, new_classifier, synthetic, deterministic=args.model == "linear"
+        train, dev, settings, args.seeds, new_classifier, synthetic, deterministic=linear, cache_dir=args.cache_dir
     )
-    low_recall = cv_low_recall_codes(train, new_classifier, args.hard_quantile, args.cv_folds, seed=args.seeds[0])
+    low_recall = cv_low_recall_codes(
+        train, new_classifier, args.hard_quantile, args.cv_folds, args.seeds[0], args.cache_dir if linear else None
+    )
     summary = summarise(results, train, dev, quantile=args.hard_quantile, low_recall=low_recall)
     summary["seconds_total"] = time.perf_counter() - start
 

@@ -179,3 +179,23 @@ def test_several_named_sources_compare_in_one_run(tmp_path, small_split):
     assert rows == {"real 1 + syn 0": 0, "a: real 1 + syn 1": len(train[::4]), "b: real 1 + syn 1": len(train[1::8])}
     with pytest.raises(ValueError, match="given twice"):
         classify_main(["--synthetic", "a=x.jsonl", "a=y.jsonl", "--out_dir", str(tmp_path / "r2")])
+
+
+def test_a_cache_dir_lets_a_later_run_reuse_its_fits(tmp_path, small_split, monkeypatch):
+    from medsyn.eval.linear import LinearClassifier
+
+    train, dev = small_split
+    write_jsonl(tmp_path / "train.jsonl", _rumed(train))
+    write_jsonl(tmp_path / "dev.jsonl", _rumed(dev))
+    args = ["--train", str(tmp_path / "train.jsonl"), "--eval", str(tmp_path / "dev.jsonl"), "--max_iter", "10"]
+    args += ["--settings", "0.5:0", "1:0", "--cv_folds", "2", "--cache_dir", str(tmp_path / "cache")]
+    assert classify_main([*args, "--out_dir", str(tmp_path / "a")]) == 0
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 4  # two settings, two folds
+    fits = []
+    original = LinearClassifier.fit
+    monkeypatch.setattr(LinearClassifier, "fit", lambda self, *a, **k: (fits.append(1), original(self, *a, **k))[1])
+    assert classify_main([*args, "--settings", "0.75:0", "--out_dir", str(tmp_path / "b")]) == 0
+    assert len(fits) == 1  # only the new setting is fitted
+    _, first = _run_folder(tmp_path / "a")
+    _, second = _run_folder(tmp_path / "b")
+    assert first["settings"][1]["summary"] == second["settings"][1]["summary"]
