@@ -199,3 +199,18 @@ def test_a_cache_dir_lets_a_later_run_reuse_its_fits(tmp_path, small_split, monk
     _, first = _run_folder(tmp_path / "a")
     _, second = _run_folder(tmp_path / "b")
     assert first["settings"][1]["summary"] == second["settings"][1]["summary"]
+
+
+def test_a_folder_still_being_generated_gives_its_kept_notes(tmp_path):
+    from medsyn.eval.commands import load_source
+    from medsyn.writer import ShardWriter
+
+    with ShardWriter(tmp_path / "gen") as writer:
+        writer.write(
+            [
+                {"id": "a", "note": "Болит горло.", "icd10_code": "J06.9", "kept": True},
+                {"id": "b", "note": "Кашель.", "icd10_code": "J20.0", "kept": False},
+                {"id": "c", "icd10_code": "J20.0", "error_type": "timeout", "error": "slow"},
+            ]
+        )
+    assert load_source(str(tmp_path / "gen")) == [{"id": "a", "text": "Болит горло.", "code": "J06"}]
