@@ -11,6 +11,8 @@ Edges carry a ``relation``:
 * ``has_example``: category → real note, which gives ``N_exmp`` and the style examples;
 * ``related_to``: category → the (up to 3) categories whose symptom profiles are most alike, with the cosine
   similarity of their weight vectors as ``weight``;
+* ``co_occurs``: symptom → symptom, one edge per category (its edge key and ``category``) with ``count``, the real
+  notes of that category that state both. Sampling uses them to draw symptoms that go together;
 * ``treated_with``: reserved for drugs, for graphs that add them.
 
 The graph is one JSON file (``format: medsyn-kg``, ``version``) at :func:`medsyn.paths.default_graph_path` unless
@@ -22,6 +24,7 @@ and rebuilds it when that fingerprint no longer matches, so a cached graph never
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -95,6 +98,7 @@ class MedicalKG:
     def __init__(self, graph: Any, meta: dict[str, Any] | None = None) -> None:
         self.graph = graph
         self.meta = meta or {}
+        self._cooccurrence: dict[str, dict[frozenset[str], int]] | None = None
 
     # -- lookups ---------------------------------------------------------------------------------------------
     def _node(self, code: str) -> str:
@@ -167,6 +171,20 @@ class MedicalKG:
             if d["relation"] == "related_to"
         ]
         return sorted(edges, key=lambda e: -e[1])
+
+    def cooccurrence(self, code: str) -> dict[frozenset[str], int]:
+        """How many real notes of a code's category state each pair of its symptoms: ``{{a, b}: count}``.
+
+        Empty for a graph built before co-occurrence edges existed.
+        """
+        if self._cooccurrence is None:
+            index: dict[str, dict[frozenset[str], int]] = defaultdict(dict)
+            for u, v, d in self.graph.edges(data=True):
+                if d["relation"] == "co_occurs":
+                    pair = frozenset((self.graph.nodes[u]["name"], self.graph.nodes[v]["name"]))
+                    index[d["category"]][pair] = d["count"]
+            self._cooccurrence = dict(index)
+        return self._cooccurrence.get(self.category_of(code), {})
 
     def examples(self, code: str) -> list[dict[str, str]]:
         """The real notes linked to a code's category: ``{"id", "text"}``."""
@@ -356,6 +374,7 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
     extractor = EXTRACTORS[config.extractor](lexicon)
 
     counts: dict[str, Counter[str]] = defaultdict(Counter)
+    pairs: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     n_notes: Counter[str] = Counter()
     skipped = 0
     for note in tqdm(notes, desc="extracting symptoms", unit="note", mininterval=1.0):
@@ -367,7 +386,9 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
         note_node = f"note:{note['id']}"
         graph.add_node(note_node, kind="note", note_id=note["id"], text=note["text"], code=code)
         graph.add_edge(f"icd:{code}", note_node, relation="has_example")
-        counts[code].update(set(extractor.extract(note["text"])))
+        found = sorted(set(extractor.extract(note["text"])))
+        counts[code].update(found)
+        pairs[code].update(itertools.combinations(found, 2))
     if skipped:
         logger.warning("%d notes had codes that are not in the ICD-10 directory and were skipped", skipped)
 
@@ -382,6 +403,9 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
                 f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
             )
 
+    for code, per in pairs.items():
+        for (a, b), count in per.items():
+            graph.add_edge(f"symptom:{a}", f"symptom:{b}", key=code, relation="co_occurs", category=code, count=count)
     _link_related(graph, counts, n_notes, df, n_cat)
 
     meta = {

@@ -5,6 +5,10 @@ A category C is drawn with weight ``w(C) = J(J(J(N_symp))) * J(J(J(N_exmp)))``, 
 logarithms flatten the counts hard: M54 with 560 real notes gets about 1.3 times the weight of a code with 11,
 not 50 times, which is the point: rare codes get a fair share of synthetic notes.
 
+A task's symptoms are drawn one by one, each next preferring those that real notes of the category state together
+with the ones already drawn (:func:`draw_symptoms`); its patient keeps ICD-10's sex limits and a plausible age
+(:mod:`medsyn.demographics`).
+
 N tasks are split across categories by these weights with the largest-remainder method, so the counts sum to N
 and ties break by code. With ``fill_rare_to=M`` (targeting) the tasks go first to the categories with fewer than M
 real notes, ``M - N_exmp`` each (in proportion to that gap when N is smaller than the gaps' sum); what is left of N
@@ -24,7 +28,7 @@ from typing import Any
 
 from medsyn.demographics import check_demographics, sample_demographics
 from medsyn.errors import MedsynError
-from medsyn.kg import MedicalKG
+from medsyn.kg import MedicalKG, SymptomEdge
 
 __all__ = [
     "J",
@@ -35,6 +39,8 @@ __all__ = [
     "TaskSampler",
     "sample_demographics",
     "weighted_sample_without_replacement",
+    "draw_symptoms",
+    "COOCCURRENCE_SMOOTHING",
 ]
 
 
@@ -80,6 +86,55 @@ def weighted_sample_without_replacement(
     keyed = [(rng.random() ** (1.0 / w) if w > 0 else 0.0, i) for i, w in enumerate(weights)]
     keyed.sort(reverse=True)
     return [items[i] for _, i in keyed[:k]]
+
+
+# How much a symptom that never shares a real note with those already drawn keeps of its weight, against one that
+# always does (weight x (smoothing + mean P(symptom | drawn))). Small enough that a category's incidental symptom
+# («заложенность носа» in vaginitis) rarely joins its core ones, not zero, so unseen but sound pairs stay possible.
+COOCCURRENCE_SMOOTHING = 0.02
+# The first symptom of a task is one that at least this many real notes of the category state (when any does):
+# a symptom of one note is incidental, and drawn first it would pull its note's company along.
+MIN_SEED_NOTES = 2
+
+
+def draw_symptoms(
+    edges: list[SymptomEdge], cooccurrence: dict[frozenset[str], int], k: int, rng: random.Random
+) -> list[str]:
+    """Draw ``k`` distinct symptoms of a category, preferring ones that real notes state together.
+
+    The first is drawn by edge weight among the symptoms of at least ``MIN_SEED_NOTES`` notes; each next one by
+    ``weight * (COOCCURRENCE_SMOOTHING + mean affinity)`` to those drawn so far, where the affinity of ``s`` and
+    ``d`` is ``notes(s and d) / max(notes(s), notes(d))``: high for symptoms that usually come together, low for a
+    one-note symptom beside a core one, whichever is drawn first. Without co-occurrence counts (a graph built
+    before they existed) draws are independent, by weight.
+
+    Args:
+        edges: the category's symptom edges (:meth:`medsyn.kg.MedicalKG.symptoms`).
+        cooccurrence: ``{{a, b}: notes}`` for the category (:meth:`medsyn.kg.MedicalKG.cooccurrence`).
+        k: how many to draw (at most ``len(edges)``).
+        rng: the task's random stream.
+    """
+    if not cooccurrence:
+        return weighted_sample_without_replacement([e.symptom for e in edges], [e.weight for e in edges], k, rng)
+    notes = {e.symptom: e.count for e in edges}
+    left = {e.symptom: e.weight for e in edges}
+    has_seeds = any(n >= MIN_SEED_NOTES for n in notes.values())
+
+    def affinity(s: str, drawn: list[str]) -> float:
+        together = sum(cooccurrence.get(frozenset((s, d)), 0) / max(notes[s], notes[d]) for d in drawn)
+        return COOCCURRENCE_SMOOTHING + together / len(drawn)
+
+    drawn: list[str] = []
+    while left and len(drawn) < k:
+        names = list(left)
+        if drawn:
+            weights = [left[s] * affinity(s, drawn) for s in names]
+        else:
+            weights = [left[s] * (notes[s] >= MIN_SEED_NOTES or not has_seeds) for s in names]
+        pick = rng.choices(names, weights=weights)[0] if sum(weights) > 0 else rng.choice(names)
+        drawn.append(pick)
+        del left[pick]
+    return drawn
 
 
 @dataclass(frozen=True)
@@ -171,9 +226,7 @@ class TaskSampler:
         code = rng.choice(self._codes[category])
         edges = self.kg.symptoms(category)
         n_symptoms = min(rng.randint(self.min_symptoms, self.max_symptoms), len(edges))
-        symptoms = weighted_sample_without_replacement(
-            [e.symptom for e in edges], [e.weight for e in edges], n_symptoms, rng
-        )
+        symptoms = draw_symptoms(edges, self.kg.cooccurrence(category), n_symptoms, rng)
         examples = self.kg.examples(category)
         long_enough = [e for e in examples if len(e["text"]) >= self.min_example_chars]
         example = rng.choice(long_enough or sorted(examples, key=lambda e: -len(e["text"]))[:3])

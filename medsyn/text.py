@@ -47,10 +47,12 @@ NEGATION_CUES = frozenset({"нет", "не", "ни", "без", "отрицать
 _PSEUDO_AFTER_NE = frozenset(
     """проходить пройти купироваться купировать снижаться снизиться уменьшаться уменьшиться прекращаться
     прекратиться исчезать исчезнуть мочь помогать помочь удаваться удаться получаться давать иррадиировать
-    связать связанный связывать зависеть зависимый независимо менее более больше меньше выше ниже только всегда очень сильно
-    сильный резко долго часто совсем полностью до столь так такой особо особенно слишком постоянный постоянно
-    регулярный регулярно""".split()
+    связать связанный связывать зависеть зависимый независимо менее более больше меньше выше ниже только всегда
+    очень сильно сильный резко долго часто совсем полностью до столь так такой особо особенно слишком постоянный
+    постоянно регулярный регулярно""".split()
 )
+# «не» before a lack of relief denies the relief, not the complaint: «не отмечает уменьшения шума».
+_RELIEF = frozenset("уменьшение улучшение облегчение эффект динамика".split())
 # Words that start a new affirmed list after a clause-opening cue («отрицает травмы, беспокоит кашель»).
 _AFFIRM = frozenset("беспокоить жалоба отмечать есть сохраняться появиться предъявлять".split())
 
@@ -193,7 +195,10 @@ def _cue(tokens: list[str], i: int) -> bool:
     """Whether ``tokens[i]`` negates (a pseudo-negation such as «не проходит» does not)."""
     if lemma(tokens[i]) not in NEGATION_CUES:
         return False
-    return not (tokens[i] == "не" and i + 1 < len(tokens) and lemma(tokens[i + 1]) in _PSEUDO_AFTER_NE)
+    if tokens[i] != "не":
+        return True
+    after = [lemma(t) for t in tokens[i + 1 : i + 3]]
+    return not (after[:1] and after[0] in _PSEUDO_AFTER_NE) and not _RELIEF & set(after)
 
 
 def _segments(clause: str) -> list[tuple[list[str], bool]]:
@@ -204,13 +209,16 @@ def _segments(clause: str) -> list[tuple[list[str], bool]]:
     """
     out: list[tuple[list[str], bool]] = []
     parts = _SEGMENT.split(clause)
+    listed = False  # only commas since the last segment with words: «(не принимает), при мочеиспускании» is no list
     for j in range(0, len(parts), 2):
-        listed = j > 0 and parts[j - 1].strip() == ","
+        listed = listed and (j == 0 or parts[j - 1].strip() == ",")
         tokens = tokenize(parts[j])
+        if not tokens:
+            continue
         starts = [i for i, t in enumerate(tokens) if i > 0 and lemma(t) == "жалоба"]
         for k, (lo, hi) in enumerate(zip([0, *starts], [*starts, len(tokens)])):
-            if hi > lo:
-                out.append((tokens[lo:hi], listed and k == 0))
+            out.append((tokens[lo:hi], listed and k == 0))
+        listed = True
     return out
 
 

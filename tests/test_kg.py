@@ -118,3 +118,14 @@ def test_graph_of_custom_notes_is_kept(tiny_kg, tmp_path, caplog):
     with caplog.at_level("WARNING"):
         kept = load_graph(path)
     assert kept.stats()["categories_with_examples"] == 3 and "out of date" in caplog.text
+
+
+@pytest.mark.parametrize("category", ["N76", "J06"])
+def test_cooccurrence_edges_count_real_notes(kg, real_notes, category):
+    extractor = kg.extractor()
+    found = [set(extractor.extract(n["text"])) for n in real_notes if n["code"] == category]
+    cooc = kg.cooccurrence(category + ".0")  # a code reads its category's counts, not other categories'
+    pair, count = max(cooc.items(), key=lambda item: item[1])
+    assert count == sum(pair <= f for f in found) >= 5
+    assert all(n == sum(p <= f for f in found) for p, n in cooc.items())
+    assert sum(len(f) * (len(f) - 1) // 2 for f in found) == sum(cooc.values())

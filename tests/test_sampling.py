@@ -138,3 +138,38 @@ def test_custom_task_refuses_the_wrong_patient(kg):
         sampler.custom_task("N95", age=30)
     task = sampler.custom_task("N95", sex="F", age=55)
     assert (task.sex, task.age) == ("F", 55)
+
+
+def test_symptoms_that_go_together_are_drawn_together():
+    from medsyn.kg import SymptomEdge
+    from medsyn.sampling import draw_symptoms
+
+    # «a» and «b» are core and come together; «x» is one note's incidental symptom with a high specificity weight
+    edges = [SymptomEdge("a", 20, 1.0), SymptomEdge("b", 20, 1.0), SymptomEdge("x", 1, 1.0)]
+    cooc = {frozenset(("a", "b")): 15, frozenset(("b", "x")): 1}
+    rng = random.Random(0)
+    with_x = sum("x" in draw_symptoms(edges, cooc, 2, rng) for _ in range(2000)) / 2000
+    alone = sum("x" in draw_symptoms(edges, {}, 2, rng) for _ in range(2000)) / 2000
+    # «x» joins «b» (once together) in about 8% of draws, «a» (never) in 2.5%; independent draws take it in 2 of 3
+    assert with_x < 0.08 and alone > 0.6
+    assert draw_symptoms(edges, {}, 2, random.Random(3)) == weighted_sample_without_replacement(
+        ["a", "b", "x"], [1.0, 1.0, 1.0], 2, random.Random(3)
+    )
+
+
+def test_task_symptoms_are_pairs_real_notes_state(kg):
+    import itertools
+
+    from medsyn.sampling import draw_symptoms
+
+    def unattested(use_counts: bool) -> float:
+        rng, pairs, never = random.Random(0), 0, 0
+        for category in kg.categories():
+            edges, cooc = kg.symptoms(category), kg.cooccurrence(category)
+            for _ in range(20):
+                drawn = draw_symptoms(edges, cooc if use_counts else {}, 4, rng)
+                for a, b in itertools.combinations(drawn, 2):
+                    pairs, never = pairs + 1, never + (frozenset((a, b)) not in cooc)
+        return never / pairs
+
+    assert unattested(True) < 0.45 < 0.55 < unattested(False)

@@ -62,12 +62,14 @@ def test_negation_scope_stops_at_the_segment():
     assert affirmed_keys("Приливов нет Жалобы на боли в суставах") == {"жалоба", "боль", "сустав"}
     assert affirmed_keys("жалоб на момент осмотра нет Периодически боли") == {"периодически", "боль"}
     assert affirmed_keys("кашель не столь выраженный") >= {"кашель"}
+    assert affirmed_keys("(не принимает таблетки), при мочеиспускании рези") == {"мочеиспускание", "резь"}
 
 
 def test_pseudo_negation_affirms():
     # «не проходит», «не может уснуть», «не иррадиирует» qualify a complaint that is there
     assert symptom_coverage(["боль в спине"], "Боль в спине не проходит, не иррадиирует.") == 1.0
     assert {"уснуть", "мочь"} <= affirmed_keys("не может уснуть")
+    assert "шум" in affirmed_keys("не отмечает уменьшения шума")
     assert negation_cues("Боль не проходит. Кашля нет, без мокроты, травмы отрицает.") == ["нет", "без", "отрицает"]
 
 

@@ -1,9 +1,9 @@
 """The instruction dataset: real RuMedTop3 notes in the MedSyn paper's ``{instruction, input, output}`` form.
 
-For each note the graph's extractor finds its symptoms; the patient's sex and age, which RuMedTop3 does not record,
-are sampled with a seeded RNG (sex follows the ICD-10 code where it must). Every kept note gives one «напиши
-анамнез» row whose output is the whole note; a share of them also gives a «продолжи анамнез» row whose input holds
-the start of the note and whose output is the rest.
+For each note the graph's extractor finds its symptoms (not the ones the note denies); the patient's sex and age,
+which RuMedTop3 does not record, are sampled with a seeded RNG within the ICD-10 code's limits
+(:mod:`medsyn.demographics`). Every kept note gives one «напиши анамнез» row whose output is the whole note; a share
+of them also gives a «продолжи анамнез» row whose input holds the start of the note and whose output is the rest.
 
 Run it with ``medsyn data instructions --out outputs/instructions`` (see :class:`InstructionDataArgs`).
 """

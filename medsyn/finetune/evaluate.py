@@ -24,7 +24,10 @@ from typing import Any
 from medsyn.config import dump_config, parse_args
 from medsyn.errors import ConfigError
 
-__all__ = ["EvalArgs", "build_dev_tasks", "generate_for_tasks", "prompt_following", "compare", "main"]
+__all__ = ["EvalArgs", "build_dev_tasks", "generate_for_tasks", "prompt_following", "compare", "rescore", "main"]
+
+# How prompt following is scored: symptom keys within one clause, denied symptoms not counted (medsyn.text).
+SCORING = {"scope": "clause", "negation": True}
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +54,13 @@ class EvalArgs:
     reuse_before: str | None = field(
         default=None,
         metadata={"help": "an eval.json whose base-model notes are reused (same tasks and settings required)"},
+    )
+    rescore: bool = field(
+        default=False,
+        metadata={
+            "help": "score the notes already in the eval.json (--out, default <adapter>/eval.json) again with this "
+            "medsyn's matcher instead of generating: the same tasks and notes, no model needed"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -185,6 +195,7 @@ def compare(args: EvalArgs) -> dict[str, Any]:
     return {
         "tasks": len(tasks),
         "settings": settings,
+        "scoring": SCORING,
         "config": dump_config(args),
         "before": before,
         "after": after,
@@ -194,6 +205,36 @@ def compare(args: EvalArgs) -> dict[str, Any]:
             for t, b, a in zip(tasks, before_notes, after_notes)
         ],
     }
+
+
+def rescore(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation whose notes are scored again with this medsyn's matcher; the scores it was made with are kept.
+
+    Args:
+        evaluation: the content of an ``eval.json`` written by :func:`compare`.
+
+    Returns:
+        The same evaluation with new ``before``/``after`` scores, ``scoring``, and ``previous_scores``: the scores
+        of the run that generated the notes (kept through later re-scorings).
+    """
+    try:
+        notes = evaluation["notes"]
+        tasks = [{"symptoms": n["symptoms"]} for n in notes]
+        out = dict(evaluation)
+        for side in ("before", "after"):
+            seconds = evaluation[side].get("generation_seconds")
+            out[side] = prompt_following(tasks, [n[side] for n in notes])
+            if seconds is not None:
+                out[side]["generation_seconds"] = seconds
+    except (KeyError, TypeError) as err:
+        raise ConfigError(f"the evaluation has no notes to score again ({err!r}); run it without --rescore") from err
+    previous = {
+        side: {k: evaluation[side][k] for k in ("coverage", "full_coverage_share")} for side in ("before", "after")
+    }
+    scoring = evaluation.get("scoring", {"scope": "note", "negation": False})
+    out["previous_scores"] = evaluation.get("previous_scores") or {"scoring": scoring, **previous}
+    out["scoring"] = SCORING
+    return out
 
 
 def _reuse_before(args: EvalArgs, tasks: Sequence[dict[str, Any]]) -> tuple[list[str], float]:
@@ -233,8 +274,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Measure prompt following on dev before and after an adapter; write eval.json (and update the card)."""
     (args,) = parse_args([EvalArgs], argv, description=main.__doc__)
     logger.info("seed %d; config %s", args.seed, json.dumps(dump_config(args), ensure_ascii=False))
-    result = compare(args)
     out = Path(args.out) if args.out else Path(args.adapter) / "eval.json"
+    if args.rescore:
+        if not out.is_file():
+            raise ConfigError(f"--rescore needs an eval.json to score again; {out} is not a file (give --out)")
+        result = rescore(json.loads(out.read_text(encoding="utf-8")))
+        first = result["previous_scores"]
+        for side in ("before", "after"):
+            old, new = first[side]["coverage"], result[side]["coverage"]
+            logger.info("%s: symptom coverage %.3f (%s) → %.3f (%s)", side, old, first["scoring"], new, SCORING)
+    else:
+        result = compare(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     logger.info("wrote %s", out)
