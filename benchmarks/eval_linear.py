@@ -1,6 +1,6 @@
 """Linear ICD-10 classifiers side by side, in one run: accuracy, time and peak memory at 5k and 40k training notes.
 
-    nice python -m benchmarks.eval_linear [--sizes 5000 40000] [--timeout 900] [--no_write]
+    nice python -m benchmarks.eval_linear [--sizes 5000 40000] [--timeout 900] [--no_write] [--fresh]
 
 Systems, all on the same features where they share them:
 
@@ -14,6 +14,8 @@ Training sets: RuMedTop3 train (4,690 notes) plus the MedSyn paper's GPT-4 notes
 replacement to the requested size per code share; every system scores RuMedTop3 dev (848 notes). Each (system,
 size) runs in its own process, so its peak resident memory is its own; a run past ``--timeout`` seconds is stopped
 and reported as such. A system whose estimated memory exceeds what the machine has free is skipped and says why.
+Each finished row is saved to ``--json`` at once; running the command again reuses the rows there and runs only
+what is missing or was stopped (``--fresh`` runs everything again).
 The table goes into benchmarks/RESULTS.md, section ``eval_linear``.
 """
 
@@ -126,7 +128,7 @@ def _estimated_mb(system: str, size: int) -> float:
     """A rough peak for the dense parts: medsyn holds about 3 copies of an n × basis matrix."""
     if system == "medsyn":
         return 3 * size * min(size, 12000) * 8 / 2**20 + 1500
-    return 1500 + size * 0.4  # sparse tf-idf: about 0.4 MB per 1,000 notes of char 3-8 n-grams, plus the models
+    return 1500 + size * 0.05  # sparse tf-idf and its vocabulary: about 50 kB per note, plus the models
 
 
 def run_isolated(system: str, size: int, timeout: float) -> dict:
@@ -171,6 +173,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per (system, size) at most")
     parser.add_argument("--json", default="runs/bench/eval_linear.json", help="where the rows are saved")
     parser.add_argument("--no_write", action="store_true", help="do not write benchmarks/RESULTS.md")
+    parser.add_argument("--fresh", action="store_true", help="ignore the rows saved in --json")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -178,9 +181,17 @@ def main() -> None:
         print(json.dumps(run_one(args.one, args.size)))
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    rows = [run_isolated(system, size, args.timeout) for size in args.sizes for system in args.systems]
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    saved_path = Path(args.json)
+    saved = {} if args.fresh or not saved_path.exists() else json.loads(saved_path.read_text(encoding="utf-8"))
+    saved_path.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in args.sizes:
+        for system in args.systems:
+            key = f"{system}@{size}"
+            if key not in saved or "skipped" in saved[key]:
+                saved[key] = run_isolated(system, size, args.timeout)
+                saved_path.write_text(json.dumps(saved, indent=2), encoding="utf-8")
+            rows.append(saved[key])
     md = (
         "## Linear ICD-10 classifiers side by side (`benchmarks/eval_linear.py`)\n\n"
         "Scored on RuMedTop3 dev (848 notes, 105 codes). Training sets: RuMedTop3 train (a random 5,000 is all "
