@@ -7,10 +7,10 @@ is drawn only with that sex, and a request for the other sex is refused. The Rus
 ``medsyn/resources/icd10_ru`` (fields ``ID, REC_CODE, MKB_CODE, MKB_NAME, ID_PARENT, ADDL_CODE, ACTUAL, DATE``)
 carries no sex or age field, so the table lives here.
 
-**Age.** ICD-10 fixes an age only for a few groups: conditions of the perinatal period (chapter XVI, P00-P96),
-pregnancy and childbirth (chapter XV, O00-O99, with Z32-Z36 and Z39), senility (R54), menopausal disorders (N95).
-:data:`AGE_RANGES` holds those, and medsyn's own plausible ranges for conditions that have a typical age of onset
-in adult outpatient care (arthrosis, benign prostatic hyperplasia, Alzheimer's disease, acne…). They are a
+**Age.** The classification itself ties an age to a few groups by their definition: conditions of the perinatal
+period (chapter XVI, P00-P96), pregnancy and childbirth (chapter XV, O00-O99, with Z32-Z36 and Z39), senility
+(R54). :data:`AGE_RANGES` holds those, and medsyn's own plausible ranges for conditions that have a typical age in
+adult outpatient care (menopausal disorders, arthrosis, benign prostatic hyperplasia, Alzheimer's disease, acne…). They are a
 judgement for drawing believable patients, not a rule of the classification; codes they do not name get an adult
 outpatient age (18-89). Ages are drawn from the age structure of polyclinic visits (:data:`AGE_BANDS`) within the
 code's range.
@@ -49,7 +49,8 @@ FEMALE_ONLY: tuple[str, ...] = (
 
 ADULT_AGES = (18, 89)
 # (codes, lowest age, highest age); the first rule that holds a code decides, so codes come before categories
-# and categories before blocks. The first four groups are ICD-10's own; the rest are plausible adult ranges.
+# and categories before blocks. The first five rules follow from ICD-10's definitions; the rest are plausible
+# adult ranges.
 AGE_RANGES: tuple[tuple[str, int, int], ...] = (
     ("P00-P96", 0, 0),  # conditions originating in the perinatal period: a newborn
     ("O00-O99", 18, 45),  # pregnancy, childbirth and the puerperium

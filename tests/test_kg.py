@@ -129,3 +129,9 @@ def test_cooccurrence_edges_count_real_notes(kg, real_notes, category):
     assert count == sum(pair <= f for f in found) >= 5
     assert all(n == sum(p <= f for f in found) for p, n in cooc.items())
     assert sum(len(f) * (len(f) - 1) // 2 for f in found) == sum(cooc.values())
+
+
+def test_denied_symptoms_make_no_edges(kg):
+    # «утренней скованности нет» is common in arthrosis notes; one vaginitis note mentions a blocked nose only to deny it
+    assert "заложенность носа" not in {e.symptom for e in kg.symptoms("N76")}
+    assert {e.symptom: e.count for e in kg.symptoms("M19")}["утренняя скованность"] == 22
