@@ -6,7 +6,7 @@
     medsyn generate --n N --out DIR --seed S [--model ID_OR_PATH] [--adapter PATH] [--config YAML]
     medsyn generate --endpoint URL [--endpoint URL2 …] [--model SERVED_NAME] [--max_concurrency N]
     medsyn serve [--port 8000] [--host 127.0.0.1]
-    medsyn eval classify ... | medsyn eval quality DIR ...
+    medsyn eval classify ... | medsyn eval quality DIR ... | medsyn eval consistency DIR --out NEW
     medsyn data instructions ...
     medsyn release dataset DIR --repo_id medsyn/ru-notes [--out REL] [--dry_run] [--public]
     medsyn release kg --repo_id medsyn/ru-icd10-kg [--out REL] [--dry_run]
@@ -36,6 +36,7 @@ logger = logging.getLogger("medsyn")
 DISPATCH = {
     ("eval", "classify"): "medsyn.eval.commands:classify_main",
     ("eval", "quality"): "medsyn.eval.commands:quality_main",
+    ("eval", "consistency"): "medsyn.eval.commands:consistency_main",
     ("data", "instructions"): "medsyn.finetune.data:main",
     ("release", "dataset"): "medsyn.release.commands:dataset_main",
     ("release", "kg"): "medsyn.release.commands:kg_main",

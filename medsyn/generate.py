@@ -69,12 +69,23 @@ class GenerateConfig:
     overwrite: bool = field(
         default=False, metadata={"help": "start afresh: remove what an earlier job wrote in --out first"}
     )
+    finalize_only: bool = field(
+        default=False,
+        metadata={"help": "generate nothing: write the dataset folder from what the shards hold (a job cut short)"},
+    )
     # Knowledge graph and tasks
     graph: str | None = field(default=None, metadata={"help": "graph file (default location, built if missing)"})
     codes: list[str] = field(default_factory=list, metadata={"help": "only these ICD-10 categories or codes"})
     min_symptoms: int = field(default=2, metadata={"help": "fewest symptoms per task"})
     max_symptoms: int = field(default=5, metadata={"help": "most symptoms per task"})
     min_example_chars: int = field(default=80, metadata={"help": "shortest style example to use"})
+    fill_rare_to: int | None = field(
+        default=None,
+        metadata={
+            "help": "targeting: tasks go first to categories with fewer than N real notes, enough to bring each "
+            "to N; the rest of --n is spread by the MedSyn weights"
+        },
+    )
     # Model
     backend: str = field(default="transformers", metadata={"help": "transformers (in-process) or endpoint (served)"})
     model: str = field(
@@ -120,12 +131,23 @@ class GenerateConfig:
     max_attempts: int = field(
         default=3, metadata={"help": "tries per task while the filter rejects its note (1: no retry)"}
     )
+    consistency_top_k: int = field(
+        default=0,
+        metadata={
+            "help": "keep a note only if a linear classifier trained on real notes ranks its code in the top K "
+            "(0: off)"
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
+        if self.consistency_top_k < 0:
+            raise ConfigError(f"consistency_top_k must be >= 0 (0: off), got {self.consistency_top_k}")
+        if self.fill_rare_to is not None and self.fill_rare_to < 1:
+            raise ConfigError(f"fill_rare_to must be >= 1 real notes per category, got {self.fill_rare_to}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.template not in ("auto", "example_guided", "instruction"):
@@ -172,9 +194,11 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
         "max_symptoms": c.max_symptoms,
         "min_example_chars": c.min_example_chars,
         "codes": sorted(c.codes),
+        "fill_rare_to": c.fill_rare_to,
         "seed": c.seed,
         "graph_fingerprint": graph_fingerprint,
         "filter": {"on": c.filter, "min_symptom_coverage": c.min_symptom_coverage, "max_copy_score": c.max_copy_score},
+        "consistency_top_k": c.consistency_top_k,
         "max_attempts": c.max_attempts,
         "medsyn_version": _version("medsyn"),
         "transformers_version": _version("transformers"),
@@ -303,7 +327,7 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     # Settings are checked before anything is loaded or generated, and again once the backend says what it serves.
     check_job(out, job_spec(generator, graph_fp), holds_notes)
     # round-robin over categories, so that a job stopped at any point holds a spread of codes, not the first few
-    todo = interleave([t for t in tasks if t.id not in writer.done])
+    todo = [] if config.finalize_only else interleave([t for t in tasks if t.id not in writer.done])
     logger.info(
         "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
     )
@@ -333,7 +357,7 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
     import yaml
 
-    saved = dump_config(replace(config, overwrite=False), params)
+    saved = dump_config(replace(config, overwrite=False, finalize_only=False), params)
     del saved["out"]
     (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), "utf-8")
     done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))

@@ -109,6 +109,8 @@ class NoteGenerator:
         kg: the knowledge graph (loaded from ``config.graph`` when ``None``).
         note_filter: a :class:`~medsyn.eval.quality.NoteFilter`; built from RuMedTop3 train when ``None`` and
             ``config.filter`` is on.
+        consistency: a :class:`~medsyn.eval.consistency.ConsistencyCheck`; trained on RuMedTop3 train when ``None``
+            and ``config.consistency_top_k`` is set.
     """
 
     def __init__(
@@ -117,11 +119,13 @@ class NoteGenerator:
         params: GenerationParams | None = None,
         kg: MedicalKG | None = None,
         note_filter: Any = None,
+        consistency: Any = None,
     ) -> None:
         self.config = config
         self.params = params or GenerationParams()
         self._kg = kg
         self.note_filter = note_filter
+        self.consistency = consistency
         self.adapter = resolve_adapter(config.model, config.adapter, config.backend)
         self.template = resolve_template(config.template, self.adapter, _serves_medsyn_model(config))
         self.builder = get_prompt_builder(self.template)
@@ -143,7 +147,7 @@ class NoteGenerator:
         if self._sampler is None:
             c = self.config
             self._sampler = TaskSampler(
-                self.kg, c.seed, c.min_symptoms, c.max_symptoms, c.min_example_chars, c.codes or None
+                self.kg, c.seed, c.min_symptoms, c.max_symptoms, c.min_example_chars, c.codes or None, c.fill_rare_to
             )
         return self._sampler
 
@@ -186,6 +190,10 @@ class NoteGenerator:
                 min_symptom_coverage=self.config.min_symptom_coverage,
                 max_copy_score=self.config.max_copy_score,
             )
+        if self.consistency is None and self.config.consistency_top_k:
+            from medsyn.eval.consistency import ConsistencyCheck
+
+            self.consistency = ConsistencyCheck.from_rumedtop3(self.config.consistency_top_k)
         return self
 
     # ------------------------------------------------------------------ tasks
@@ -260,10 +268,13 @@ class NoteGenerator:
         """Whether the filter keeps ``text`` for ``task``, and why not."""
         if not text.strip():
             return False, ["empty"]
-        if self.note_filter is None:
-            return True, []
-        result = self.note_filter.check(text, task.symptoms, task.example_note)
-        return result.keep, list(result.reasons)
+        reasons: list[str] = []
+        if self.note_filter is not None:
+            reasons += self.note_filter.check(text, task.symptoms, task.example_note).reasons
+        if self.consistency is not None:
+            (_, reason), *_ = self.consistency.verdicts([text], [task.category])
+            reasons += [reason] if reason else []
+        return not reasons, reasons
 
     def _base(self, task: Task, prompt: Any, seed: int, attempt: int) -> dict[str, Any]:
         return {

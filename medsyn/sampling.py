@@ -10,7 +10,10 @@ with the ones already drawn (:func:`draw_symptoms`); its patient keeps ICD-10's 
 (:mod:`medsyn.demographics`).
 
 N tasks are split across categories by these weights with the largest-remainder method, so the counts sum to N
-and ties break by code. Each task draws from its own random stream, seeded by ``(seed, category, k)``, so the
+and ties break by code. With ``fill_rare_to=M`` (targeting) the tasks go first to the categories with fewer than M
+real notes, ``M - N_exmp`` each (in proportion to that gap when N is smaller than the gaps' sum); what is left of N
+is split by the weights. Targeted tasks are ordered by the share of its category's count they complete, so a job cut
+short holds about the same share of every category's tasks. Each task draws from its own random stream, seeded by ``(seed, category, k)``, so the
 same seed gives the same tasks, and a larger N keeps every task of a smaller one.
 """
 
@@ -162,6 +165,7 @@ class TaskSampler:
         max_symptoms: the most symptoms per task.
         min_example_chars: style examples shorter than this are skipped when the category has longer ones.
         codes: restrict tasks to these categories or codes (their categories); all categories when ``None``.
+        fill_rare_to: targeting: bring categories with fewer real notes than this up to it first (see the module).
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class TaskSampler:
         max_symptoms: int = 5,
         min_example_chars: int = 80,
         codes: list[str] | None = None,
+        fill_rare_to: int | None = None,
     ) -> None:
         if not 1 <= min_symptoms <= max_symptoms:
             raise MedsynError(f"need 1 <= min_symptoms <= max_symptoms, got {min_symptoms} and {max_symptoms}")
@@ -180,6 +185,7 @@ class TaskSampler:
         self.min_symptoms = min_symptoms
         self.max_symptoms = max_symptoms
         self.min_example_chars = min_example_chars
+        self.fill_rare_to = fill_rare_to
         available = kg.categories()
         if codes:
             wanted = sorted({kg.category_of(c) for c in codes})
@@ -197,9 +203,22 @@ class TaskSampler:
         """``w(C)`` for every category."""
         return {c: category_weight(len(self.kg.symptoms(c)), len(self.kg.examples(c))) for c in self.categories}
 
+    def gaps(self) -> dict[str, int]:
+        """Targeting: how many notes each category lacks to reach ``fill_rare_to`` real ones (empty when off)."""
+        if not self.fill_rare_to:
+            return {}
+        gaps = {c: self.fill_rare_to - len(self.kg.examples(c)) for c in self.categories}
+        return {c: g for c, g in gaps.items() if g > 0}
+
     def allocate(self, n: int) -> dict[str, int]:
-        """How many of ``n`` tasks each category gets."""
-        return allocate(n, self.weights())
+        """How many of ``n`` tasks each category gets (the rare categories' gaps first when targeting)."""
+        gaps = self.gaps()
+        if not gaps:
+            return allocate(n, self.weights())
+        if n <= sum(gaps.values()):
+            return {c: k for c, k in allocate(n, {c: float(g) for c, g in gaps.items()}).items() if k}
+        rest = allocate(n - sum(gaps.values()), self.weights())
+        return {c: rest.get(c, 0) + gaps.get(c, 0) for c in self.categories if rest.get(c, 0) + gaps.get(c, 0)}
 
     def task(self, category: str, k: int) -> Task:
         """The ``k``-th task of a category (deterministic for a given seed)."""
@@ -260,8 +279,11 @@ class TaskSampler:
         return replace(drawn, id=f"{category}-custom-{digest}", symptoms=chosen, sex=sex, age=age)
 
     def sample(self, n: int) -> list[Task]:
-        """``n`` tasks, split across categories by weight, in a stable order."""
+        """``n`` tasks, split across categories by weight (and gap when targeting), in a stable order."""
         counts = self.allocate(n)
+        if self.fill_rare_to:  # the k-th of a category's m tasks sits at (k + 0.5) / m of the run
+            order = sorted(((k + 0.5) / m, c, k) for c, m in counts.items() for k in range(m))
+            return [self.task(c, k) for _, c, k in order]
         return [self.task(c, k) for c in sorted(counts) for k in range(counts[c])]
 
 

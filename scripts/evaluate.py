@@ -6,7 +6,8 @@ Other uses:
 
     python scripts/evaluate.py classify                          # linear baseline, RuMedTop3 train → dev
     python scripts/evaluate.py classify --model DeepPavlov/rubert-base-cased --seeds 0
-    python scripts/evaluate.py quality ../shared/data/medsyn_reference/gpt4_notes.jsonl
+    python scripts/evaluate.py quality medsyn-reference:gpt4
+    python scripts/evaluate.py consistency outputs/ru-notes --top_k 10 --out outputs/ru-notes-consistent
 
 Any recipe field can be overridden by a flag. Results go to a run folder under runs/eval/.
 """
@@ -16,17 +17,21 @@ from __future__ import annotations
 import logging
 import sys
 
-from medsyn.eval.commands import classify_main, quality_main
+from medsyn.eval.commands import classify_main, consistency_main, quality_main
+
+COMMANDS = {"classify": classify_main, "quality": quality_main, "consistency": consistency_main}
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("classify", "quality"):
-        sys.stderr.write("usage: python scripts/evaluate.py {classify,quality} [options]  (see --help of each)\n")
+    if not argv or argv[0] not in COMMANDS:
+        sys.stderr.write(
+            f"usage: python scripts/evaluate.py {{{','.join(COMMANDS)}}} [options]  (see --help of each)\n"
+        )
         return 2
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    return (classify_main if argv[0] == "classify" else quality_main)(argv[1:])
+    return COMMANDS[argv[0]](argv[1:])
 
 
 if __name__ == "__main__":

@@ -290,3 +290,33 @@ def test_a_job_works_through_categories_round_robin(kg):
     assert {t.category for t in order[: len(categories)]} == categories
     first_m54 = [t.id for t in order if t.category == "M54"]
     assert first_m54 == [t.id for t in tasks if t.category == "M54"]
+
+
+def test_consistency_and_targeting_at_generation_time(tmp_path, kg_path, tiny_model_dir):
+    import numpy as np
+
+    from medsyn.eval.consistency import ConsistencyCheck
+    from medsyn.generator import NoteGenerator
+
+    class Ranker:
+        """Ranks M54 first and the other codes after it: notes written for another code do not carry it."""
+
+        def __init__(self, codes):
+            self.labels_ = ["M54", *sorted(set(codes) - {"M54"})]
+
+        def decision_function(self, texts):
+            return np.tile(-np.arange(len(self.labels_), dtype=float), (len(texts), 1))
+
+    config = _config(tmp_path, kg_path, tiny_model_dir, n=6, fill_rare_to=20, consistency_top_k=1, max_attempts=1)
+    gen = NoteGenerator(config, PARAMS)
+    tasks = gen.sampler.sample(6)
+    assert all(len(gen.kg.examples(t.category)) < 20 for t in tasks)  # targeting: categories below 20 real notes
+    ranker = Ranker([t.category for t in tasks])
+    gen.consistency = ConsistencyCheck(ranker, top_k=1)
+    for record in gen.load().generate(tasks):
+        rank = ranker.labels_.index(record["category"]) + 1
+        assert (
+            f"consistency: {record['category']} ranked {rank} > top 1 by the real-notes classifier"
+            in (record["filter_reasons"])
+        )
+        assert not record["kept"]

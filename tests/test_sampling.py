@@ -86,6 +86,35 @@ def test_sex_specific_codes_and_restriction(kg):
     assert math.isclose(sum(TaskSampler(kg).allocate(37).values()), 37)
 
 
+def test_targeting_fills_rare_categories_first_then_spreads_the_rest(kg):
+    sampler = TaskSampler(kg, seed=0, fill_rare_to=30)
+    real = {c: len(kg.examples(c)) for c in sampler.categories}
+    gaps = sampler.gaps()
+    assert (
+        gaps and all(real[c] + g == 30 for c, g in gaps.items()) and all(real[c] >= 30 for c in set(real) - set(gaps))
+    )
+    counts = sampler.allocate(sum(gaps.values()) + 105)
+    assert sum(counts.values()) == sum(gaps.values()) + 105
+    assert all(counts[c] >= g for c, g in gaps.items())
+    assert set(counts) == set(sampler.categories)  # the rest reaches every category
+    fewer = sampler.allocate(100)  # fewer tasks than the gaps: split in proportion to them
+    assert sum(fewer.values()) == 100 and set(fewer) <= set(gaps)
+    rarest = min(gaps, key=lambda c: (real[c], c))
+    assert fewer[rarest] >= max(fewer.values()) - 1
+
+
+def test_targeted_tasks_come_in_proportion_so_a_cut_job_covers_every_category(kg):
+    sampler = TaskSampler(kg, seed=0, fill_rare_to=40)
+    tasks = sampler.sample(2000)
+    counts = sampler.allocate(2000)
+    first_half = Counter(t.category for t in tasks[:1000])
+    for c, m in counts.items():
+        assert abs(first_half[c] - m / 2) <= 1
+    assert len({t.id for t in tasks}) == 2000
+    plain = [t.category for t in TaskSampler(kg, seed=0).sample(300)]
+    assert plain == sorted(plain)  # untargeted jobs keep their category-by-category order
+
+
 def test_tasks_a_clinician_would_accept(kg):
     from medsyn.demographics import check_demographics
 

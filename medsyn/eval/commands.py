@@ -3,6 +3,7 @@
     medsyn eval classify                                    # the linear baseline, train → dev
     medsyn eval classify --config recipes/eval/upsampling-gpt4.yaml
     medsyn eval quality outputs/ru-notes [--real rumedtop3:train]
+    medsyn eval consistency outputs/ru-notes --top_k 10 --out outputs/ru-notes-consistent
 
 Each writes a run folder (``runs/eval/<name>-<timestamp>/`` by default) with ``metrics.json``, ``report.md``,
 ``config.yaml`` and PNG plots, and prints the main table.
@@ -13,25 +14,43 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from medsyn.config import dump_config, parse_args, save_config
 from medsyn.errors import ConfigError, MedsynError
 
-__all__ = ["ClassifyArgs", "QualityArgs", "classify_main", "quality_main", "load_source"]
+__all__ = [
+    "ClassifyArgs",
+    "QualityArgs",
+    "ConsistencyArgs",
+    "classify_main",
+    "quality_main",
+    "consistency_main",
+    "load_source",
+]
 
 logger = logging.getLogger(__name__)
 
+# "Fill rare codes" target of a default run with synthetic notes, as in the MedSyn reproduction recipe.
+DEFAULT_FILL_RARE_TO = 30
+
 
 def load_source(source: str) -> list[dict]:
-    """Notes from ``rumedtop3:train`` / ``rumedtop3:dev`` (the packaged splits), a RuMedTop3 JSONL or a dataset folder."""
-    from medsyn.data import load_notes, load_rumedtop3
+    """Notes from ``rumedtop3:train`` / ``rumedtop3:dev`` (the packaged splits), ``medsyn-reference:gpt4`` (the
+    MedSyn paper's GPT-4 notes, packaged), a RuMedTop3 JSONL or a dataset folder (generated, in progress or released).
+    """
+    from medsyn.data import load_notes, load_reference, load_rumedtop3
 
     if source.startswith("rumedtop3:"):
         return load_rumedtop3(source.split(":", 1)[1])
+    if source.startswith("medsyn-reference:"):
+        return load_reference(source.split(":", 1)[1])
     if not Path(source).exists():
-        raise ConfigError(f"notes source {source!r} does not exist; give rumedtop3:train|dev, a .jsonl or a folder")
+        raise ConfigError(
+            f"notes source {source!r} does not exist; give rumedtop3:train|dev, medsyn-reference:gpt4, a .jsonl or a "
+            "folder"
+        )
     return load_notes(source)
 
 
@@ -42,19 +61,34 @@ class ClassifyArgs:
     # Data
     train: str = field(default="rumedtop3:train", metadata={"help": "real training notes: rumedtop3:SPLIT or a path"})
     eval: str = field(default="rumedtop3:dev", metadata={"help": "notes to score: rumedtop3:SPLIT or a path"})
-    synthetic: str | None = field(
-        default=None, metadata={"help": "synthetic notes: a `medsyn generate` folder or a RuMedTop3-format JSONL"}
+    synthetic: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "synthetic notes: a `medsyn generate` or release folder, a RuMedTop3-format JSONL or "
+            "medsyn-reference:gpt4; several as NAME=SOURCE compare them in one run"
+        },
     )
     # Experiment
     settings: list[str] = field(
-        default_factory=lambda: ["1:0"],
-        metadata={"help": "training sets as REAL:SYN fractions ('0.5:1') or REAL:fill=N; 'paper' = the MedSyn grid"},
+        default_factory=list,
+        metadata={
+            "help": "training sets as REAL:SYN fractions ('0.5:1') or REAL:fill=N; 'paper' = the MedSyn grid. Default: "
+            "with --synthetic, real-only, real + all synthetic and fill rare to 30; without, real 0.5/0.75/1"
+        },
     )
     fill_rare_to: int | None = field(
-        default=None, metadata={"help": "also run 'fill rare codes': synthetic notes for codes below N real, up to N"}
+        default=None,
+        metadata={"help": "also run 'fill rare codes': synthetic notes for codes below N real, up to N (default 30)"},
     )
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "seeds (subsampling and model)"})
     hard_quantile: float = field(default=0.25, metadata={"help": "share of codes counted as hard (both definitions)"})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "linear: keep each fit's dev scores here, so a later run reuses the fits it shares"},
+    )
+    cv_folds: int = field(
+        default=5, metadata={"help": "folds of the cross-validation on train that picks the low-recall codes"}
+    )
     # Model
     model: str = field(default="linear", metadata={"help": "'linear' (tf-idf baseline) or an HF encoder id/path"})
     C: float = field(default=10.0, metadata={"help": "linear: inverse regularisation (RuMedBench: 10)"})
@@ -72,16 +106,39 @@ class ClassifyArgs:
             raise ConfigError("seeds is empty; give at least one, e.g. --seeds 0 1 2")
         if not 0 < self.hard_quantile < 1:
             raise ConfigError(f"hard_quantile must be in (0, 1), got {self.hard_quantile}")
+        if self.cv_folds < 2:
+            raise ConfigError(f"cv_folds must be >= 2, got {self.cv_folds}")
 
     def resolved_settings(self):
+        """The settings to run; with none given, a comparison that uses what was given (see ``--settings``)."""
         from medsyn.eval.upsample import PAPER_GRID, Setting, parse_setting
 
-        out: list[Setting] = []
+        base: list[Setting] = []
         for s in self.settings:
-            out += [Setting(r, f) for r, f in PAPER_GRID] if s == "paper" else [parse_setting(s)]
-        if self.fill_rare_to:
-            out.append(Setting(1.0, 0.0, self.fill_rare_to))
+            base += [Setting(r, f) for r, f in PAPER_GRID] if s == "paper" else [parse_setting(s)]
+        fill = self.fill_rare_to
+        if not self.settings and self.synthetic:
+            base += [Setting(1.0, 0.0), Setting(1.0, 1.0)]
+            fill = fill or DEFAULT_FILL_RARE_TO
+        elif not self.settings:
+            base += [Setting(0.5, 0.0), Setting(0.75, 0.0), Setting(1.0, 0.0)]
+        if fill:
+            base.append(Setting(1.0, 0.0, fill))
+        names = list(self.sources()) if len(self.synthetic) > 1 else [None]
+        out = [s for s in base if not s.uses_synthetic]  # real-only settings once, then each source's
+        out += [replace(s, source=name) for name in names for s in base if s.uses_synthetic]
         return list(dict.fromkeys(out))
+
+    def sources(self) -> dict[str, str]:
+        """``{name: source}`` of the synthetic notes; ``NAME=SOURCE`` names one, else the source is its own name."""
+        out: dict[str, str] = {}
+        for item in self.synthetic:
+            name, sep, source = item.partition("=")
+            name, source = (name, source) if sep and not Path(item).exists() else (item, item)
+            if name in out:
+                raise ConfigError(f"synthetic source name {name!r} is given twice; name each NAME=SOURCE once")
+            out[name] = source
+        return out
 
 
 def classify_main(argv: list[str] | None = None) -> int:
@@ -93,12 +150,13 @@ def classify_main(argv: list[str] | None = None) -> int:
         prog="medsyn eval classify",
     )
     from medsyn.eval import report
-    from medsyn.eval.classify import make_classifier, run_experiment, summarise
+    from medsyn.eval.classify import cv_low_recall_codes, make_classifier, run_experiment, summarise
 
     logger.info("config: %s", dump_config(args))
     settings = args.resolved_settings()
     train, dev = load_source(args.train), load_source(args.eval)
-    synthetic = load_source(args.synthetic) if args.synthetic else []
+    pools = {name: load_source(source) for name, source in args.sources().items()}
+    synthetic = pools if len(pools) > 1 else next(iter(pools.values()), [])
     if any(s.uses_synthetic for s in settings) and not synthetic:
         raise ConfigError(f"settings {[s.name for s in settings if s.uses_synthetic]} need --synthetic PATH")
 
@@ -116,24 +174,25 @@ def classify_main(argv: list[str] | None = None) -> int:
         )
 
     start = time.perf_counter()
+    linear = args.model == "linear"
     results = run_experiment(
-        train, dev, settings, args.seeds, new_classifier, synthetic, deterministic=args.model == "linear"
+        train, dev, settings, args.seeds, new_classifier, synthetic, deterministic=linear, cache_dir=args.cache_dir
     )
-    summary = summarise(results, train, dev, quantile=args.hard_quantile)
+    low_recall = cv_low_recall_codes(
+        train, new_classifier, args.hard_quantile, args.cv_folds, args.seeds[0], args.cache_dir if linear else None
+    )
+    summary = summarise(results, train, dev, quantile=args.hard_quantile, low_recall=low_recall)
     summary["seconds_total"] = time.perf_counter() - start
 
     run_dir = report.make_run_dir(args.out_dir, args.name)
     save_config(run_dir / "config.yaml", args)
     report.write_json(run_dir / "metrics.json", summary)
     _save_scores(run_dir / "scores.npz", results)
-    plots = []
-    if len(settings) > 1:
-        plots.append(report.plot_upsampling(summary, run_dir / "upsampling.png").name)
-    gain = report.plot_code_gain(summary, run_dir / "per_code_gain.png")
-    if gain:
-        plots.append(gain.name)
+    plots = [report.plot_upsampling(summary, run_dir / "upsampling.png").name]
+    plots.append(report.plot_code_gain(summary, run_dir / "per_code_gain.png").name)
     (run_dir / "report.md").write_text(report.classify_markdown(summary, dump_config(args), plots), encoding="utf-8")
-    sys.stdout.write(report.classify_table(summary, "overall") + "\n\nrun folder: " + str(run_dir) + "\n")
+    warnings = "".join(f"\nwarning: {w}" for w in summary["warnings"])
+    sys.stdout.write(report.classify_table(summary, "overall") + f"\n{warnings}\n\nrun folder: {run_dir}\n")
     logger.info("run folder %s (%.1fs)", run_dir, summary["seconds_total"])
     return 0
 
@@ -181,7 +240,10 @@ def quality_main(argv: list[str] | None = None) -> int:
 
     logger.info("config: %s", dump_config(args))
     real = load_source(args.real)
-    synthetic = load_synthetic(args.source, real_notes=real)
+    if args.source.startswith("medsyn-reference:"):  # packaged reference notes: no requested symptoms known
+        synthetic = [{**n, "symptoms": None, "example": None} for n in load_source(args.source)]
+    else:
+        synthetic = load_synthetic(args.source, real_notes=real)
     if not synthetic:
         raise MedsynError(f"{args.source} holds no notes")
     result, per_note = evaluate_quality(
@@ -203,4 +265,57 @@ def quality_main(argv: list[str] | None = None) -> int:
     md = report.quality_markdown(result, dump_config(args), [plot.name])
     (run_dir / "report.md").write_text(md, encoding="utf-8")
     sys.stdout.write(md.split("## Plots")[0] + "run folder: " + str(run_dir) + "\n")
+    return 0
+
+
+@dataclass
+class ConsistencyArgs:
+    """Options of ``medsyn eval consistency``."""
+
+    source: str = field(
+        default="", metadata={"help": "a `medsyn generate` folder (finished, released or in progress)"}
+    )
+    out: str = field(default="", metadata={"help": "the new dataset folder with the verdicts (must not hold notes)"})
+    top_k: int = field(default=10, metadata={"help": "keep a note when its code is in the classifier's top K"})
+    real: str = field(default="rumedtop3:train", metadata={"help": "real notes the classifier is trained on"})
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
+
+
+def consistency_main(argv: list[str] | None = None) -> int:
+    """Filter a generated folder post hoc: keep notes whose code a real-notes classifier ranks in its top k."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):  # the positional DIR of `medsyn eval consistency DIR`
+        argv = ["--source", argv[0], *argv[1:]]
+    (args,) = parse_args(
+        [ConsistencyArgs], argv, description="Consistency filtering of synthetic notes", prog="medsyn eval consistency"
+    )
+    if not args.source or not args.out:
+        raise ConfigError("give the notes and a new folder: medsyn eval consistency DIR --out NEW_DIR")
+    if Path(args.out).resolve() == Path(args.source).resolve():
+        raise ConfigError("--out must be a new folder; the source folder is left as it is")
+    from collections import Counter
+
+    from medsyn.eval import report
+    from medsyn.eval.consistency import ConsistencyCheck, apply_check, drop_report, read_rows
+    from medsyn.writer import ShardWriter
+
+    logger.info("config: %s", dump_config(args))
+    rows = read_rows(args.source)
+    real = load_source(args.real)
+    rows = apply_check(rows, ConsistencyCheck.from_real(real, args.top_k))
+    result = drop_report(rows, args.top_k, Counter(n["code"] for n in real))
+    writer = ShardWriter(args.out)
+    if writer.records_on_disk:
+        raise ConfigError(f"{args.out} already holds notes; give a new folder")
+    writer.write(rows)
+    counts = writer.finalize(card=report.consistency_card(args.source, result))
+    out = Path(args.out)
+    report.write_json(out / "consistency.json", result)
+    plot = report.plot_consistency(result, out / "consistency.png")
+    md = report.consistency_markdown(result, args.source, [plot.name])
+    (out / "consistency.md").write_text(md, encoding="utf-8")
+    sys.stdout.write(md.split("## Per code")[0] + f"kept {counts['kept']}, rejected {counts['rejected']}: {out}\n")
     return 0

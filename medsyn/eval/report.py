@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 SUBSET_TITLES = {
     "overall": "all codes",
     "rare_quartile": "rarest quartile of codes (train)",
-    "low_recall": "lowest baseline recall quartile (dev)",
+    "low_recall": "lowest-recall quartile of codes (train cross-validation)",
 }
 
 
@@ -74,9 +74,10 @@ def gain_table(summary: dict) -> str:
         "| setting | subset | acc@1 gain [95% CI] | hit@3 gain [95% CI] |",
         "| --- | --- | ---: | ---: |",
     ]
-    for s in summary["settings"]:
-        if s["name"] == summary["baseline"]:
-            continue
+    others = [s for s in summary["settings"] if s["name"] != summary["baseline"]]
+    if not others:
+        return f"Only `{summary['baseline']}` was run, so there is nothing to compare; add settings (--settings)."
+    for s in others:
         for subset in ("overall", "rare_quartile", "low_recall"):
             cells = [
                 f"{100 * g['diff']:+.2f} [{100 * g['lo']:+.2f}, {100 * g['hi']:+.2f}]"
@@ -100,19 +101,22 @@ def classify_markdown(summary: dict, config: dict, plots: list[str]) -> str:
     for subset in ("overall", "rare_quartile", "low_recall"):
         extra = "" if subset == "overall" else f" ({len(hard[subset])} codes)"
         parts += [f"## {SUBSET_TITLES[subset]}{extra}", "", classify_table(summary, subset), ""]
+    if summary.get("warnings"):
+        parts += ["## Warnings", ""] + [f"- {w}" for w in summary["warnings"]] + [""]
+    source = summary.get("low_recall_source", "dev (biased)")
     parts += [
         f"## Gain over `{summary['baseline']}`",
         "",
         "Per dev note, seed-averaged, resampled 2,000 times (paired bootstrap over notes; the interval does not",
-        "include seed variance). The low-recall subset is chosen on the same dev set with the baseline, so any",
-        "other setting gains there by regression to the mean: compare with the real-only settings.",
+        f"include seed variance). The low-recall codes are chosen on {source}"
+        + (", not on the dev notes they are scored on." if source.startswith("train") else "."),
         "",
         gain_table(summary),
         "",
         "## Hard codes",
         "",
         f"- rarest quartile in train: {', '.join(hard['rare_quartile'])}",
-        f"- lowest recall of `{summary['baseline']}` on dev: {', '.join(hard['low_recall'])}",
+        f"- lowest recall of the all-real classifier ({source}): {', '.join(hard['low_recall'])}",
         "",
         "## Plots",
         "",
@@ -156,24 +160,32 @@ def plot_upsampling(summary: dict, path: str | Path) -> Path:
     return Path(path)
 
 
-def plot_code_gain(summary: dict, path: str | Path) -> Path | None:
-    """Per-code recall gain over the all-real baseline against the code's number of real training notes."""
+def plot_code_gain(summary: dict, path: str | Path) -> Path:
+    """Per-code recall gain over the baseline against the code's number of real training notes.
+
+    With the baseline alone, its per-code recall instead, so that every run folder shows where the codes stand.
+    """
     per_code = summary["per_code"]
     names = sorted({k for v in per_code.values() for k in v} - {"train_count", "baseline_recall"})
-    if not names:
-        return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 5))
+    if not names:
+        xs = [per_code[c]["train_count"] for c in per_code]
+        ys = [100 * per_code[c]["baseline_recall"] for c in per_code]
+        ax.scatter(xs, ys, s=14, alpha=0.6, label=f"{summary['baseline']} (mean {np.mean(ys):.1f})")
+        ax.set_ylabel("dev recall (percent)")
+        ax.set_title("Per-code recall against the code's real training notes")
     for name in names:
         codes = [c for c in per_code if name in per_code[c]]
         xs = [per_code[c]["train_count"] for c in codes]
         ys = [100 * (per_code[c][name] - per_code[c]["baseline_recall"]) for c in codes]
         ax.scatter(xs, ys, s=14, alpha=0.6, label=f"{name} (mean {np.mean(ys):+.1f})")
-    ax.axhline(0, color="grey", lw=0.8)
+    if names:
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_ylabel(f"dev recall gain over '{summary['baseline']}' (points)")
+        ax.set_title("Per-code gain")
     ax.set_xscale("log")
     ax.set_xlabel("real training notes of the code (log scale)")
-    ax.set_ylabel(f"dev recall gain over '{summary['baseline']}' (points)")
-    ax.set_title("Per-code gain from synthetic notes")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -294,6 +306,64 @@ def plot_quality(per_note: dict[str, list[float]], real_lengths: list[int], path
         axes[2].set_xlabel("share of requested symptoms in the note")
     for ax in axes:
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def consistency_markdown(result: dict, source: str, plots: list[str]) -> str:
+    """The markdown report of ``medsyn eval consistency``: k, the share dropped overall, at other k and per code."""
+    lines = [
+        "# Consistency filtering",
+        "",
+        f"Notes of `{source}` that passed the other checks: {result['notes_checked']}. A linear classifier trained on "
+        f"real notes only ranks the codes of each; a note is kept when its code is in the top **k = "
+        f"{result['top_k']}**. Dropped: **{result['dropped']}** ({result['share_dropped']:.1%}).",
+        "",
+        "| k | " + " | ".join(result["share_dropped_at_k"]) + " |",
+        "| --- |" + " ---: |" * len(result["share_dropped_at_k"]),
+        "| share dropped | " + " | ".join(f"{v:.1%}" for v in result["share_dropped_at_k"].values()) + " |",
+        "",
+        "## Per code",
+        "",
+        "| code | real notes | notes | dropped | share dropped |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for code, c in sorted(result["per_code"].items(), key=lambda kv: (kv[1]["real_notes"], kv[0])):
+        lines.append(f"| {code} | {c['real_notes']} | {c['notes']} | {c['dropped']} | {c['share_dropped']:.0%} |")
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def consistency_card(source: str, result: dict) -> str:
+    """The dataset card body of a folder filtered post hoc."""
+    return (
+        "# medsyn synthetic Russian clinical notes, consistency-filtered\n\n"
+        f"The notes of `{Path(source).name}`, each scored by a linear classifier trained on real RuMedTop3 notes only; "
+        f"a note is kept when its code is in the classifier's top {result['top_k']} and it passed the generation "
+        f"filter. {result['dropped']} of {result['notes_checked']} notes ({result['share_dropped']:.1%}) were dropped "
+        "by this check; each verdict is in `filter_reasons`. `consistency.md` has the share dropped per code.\n\n"
+        "**These notes are synthetic and not medical advice.**\n"
+    )
+
+
+def plot_consistency(result: dict, path: str | Path) -> Path:
+    """Share of notes dropped per code against the code's number of real notes."""
+    plt = _plt()
+    per_code = result["per_code"]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    xs = [max(c["real_notes"], 1) for c in per_code.values()]
+    ys = [100 * c["share_dropped"] for c in per_code.values()]
+    sizes = [8 + 2 * c["notes"] for c in per_code.values()]
+    ax.scatter(xs, ys, s=sizes, alpha=0.6)
+    for code, x, y in zip(per_code, xs, ys):
+        ax.annotate(code, (x, y), fontsize=6, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_xlabel("real training notes of the code (log scale)")
+    ax.set_ylabel(f"notes dropped at top-{result['top_k']} (%)")
+    ax.set_title(f"Consistency filtering: {result['share_dropped']:.1%} dropped overall (marker size: notes)")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -8,7 +8,8 @@ its share of the set. :func:`fill_rare` is the other strategy: synthetic notes o
 Hard codes, on which synthetic notes should matter most, have two definitions here:
 
 - :func:`rarest_codes`: the quarter of codes with the fewest real training notes;
-- :func:`lowest_recall_codes`: the quarter of dev codes that the all-real baseline recalls worst.
+- :func:`lowest_recall_codes`: the quarter of codes that the all-real baseline recalls worst (by cross-validation
+  on train, see :func:`medsyn.eval.classify.cv_low_recall_codes`).
 
 Example:
     >>> stratified_indices(["A", "A", "A", "A", "B"], 0.5, seed=0)  # "B" keeps its only note
@@ -63,17 +64,20 @@ class Setting:
         real: fraction of the real train notes kept (per code).
         synthetic: fraction of the synthetic notes added (per code); ignored when ``fill_to`` is set.
         fill_to: when set, add synthetic notes only to codes with fewer real notes than this, up to it.
+        source: which pool of synthetic notes, when a run compares several (``None``: the only one).
     """
 
     real: float
     synthetic: float = 0.0
     fill_to: int | None = None
+    source: str | None = None
 
     @property
     def name(self) -> str:
+        prefix = f"{self.source}: " if self.source and self.uses_synthetic else ""
         if self.fill_to is not None:
-            return f"real {self.real:g} + fill rare to {self.fill_to}"
-        return f"real {self.real:g} + syn {self.synthetic:g}"
+            return f"{prefix}real {self.real:g} + fill rare to {self.fill_to}"
+        return f"{prefix}real {self.real:g} + syn {self.synthetic:g}"
 
     @property
     def uses_synthetic(self) -> bool:

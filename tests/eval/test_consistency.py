@@ -1,0 +1,93 @@
+"""Consistency filtering: ranks, verdicts on rows, the per-code report, and the post hoc command on a folder."""
+
+import json
+
+import numpy as np
+import pytest
+
+from medsyn.errors import MedsynError
+from medsyn.eval.consistency import ConsistencyCheck, apply_check, code_ranks, drop_report, read_rows
+
+
+def test_code_ranks_count_ties_against_the_note_and_flag_unknown_codes():
+    scores = np.array([[0.9, 0.5, 0.1], [0.2, 0.2, 0.6], [0.3, 0.2, 0.1]])
+    assert code_ranks(scores, ["A", "B", "C"], ["A", "A", "Z00"]) == [1, 3, 0]
+
+
+class _Fixed:
+    """A classifier stand-in whose scores are given per text."""
+
+    labels_ = ["J06", "M54", "N92"]
+
+    def __init__(self, table):
+        self.table = table
+
+    def decision_function(self, texts):
+        return np.array([self.table[t] for t in texts])
+
+
+def _row(i, note, category, reasons=()):
+    return {"id": f"r{i}", "note": note, "category": category, "icd10_code": category, "filter_reasons": list(reasons)}
+
+
+def test_apply_check_records_the_verdict_and_replaces_an_earlier_one():
+    check = ConsistencyCheck(_Fixed({"a": [3, 2, 1], "b": [1, 2, 3], "c": [1, 2, 3]}), top_k=1)
+    rows = [
+        _row(0, "a", "J06"),
+        _row(1, "b", "J06", ["consistency: J06 ranked 9 > top 5 by the real-notes classifier"]),
+        _row(2, "c", "N92", ["symptom_coverage 0.20 < 0.50"]),
+    ]
+    out = apply_check(rows, check)
+    assert [r["consistency_rank"] for r in out] == [1, 3, 1]
+    assert out[0]["kept"] and out[0]["filter_reasons"] == []
+    assert not out[1]["kept"] and out[1]["filter_reasons"] == [
+        "consistency: J06 ranked 3 > top 1 by the real-notes classifier"
+    ]
+    assert not out[2]["kept"] and out[2]["filter_reasons"] == ["symptom_coverage 0.20 < 0.50"]
+    report = drop_report(out, 1, {"J06": 100, "N92": 12})
+    # only notes that passed the other checks count: r0 kept, r1 dropped
+    assert report["notes_checked"] == 2 and report["dropped"] == 1 and report["share_dropped"] == 0.5
+    assert report["per_code"]["J06"] == {"real_notes": 100, "notes": 2, "dropped": 1, "share_dropped": 0.5}
+    assert report["share_dropped_at_k"]["3"] == 0.0
+
+
+def test_top_k_must_be_positive():
+    with pytest.raises(MedsynError, match="top_k must be >= 1"):
+        ConsistencyCheck(_Fixed({}), top_k=0)
+
+
+def test_a_real_classifier_keeps_a_typical_note_of_its_code(small_split):
+    train, dev = small_split
+    check = ConsistencyCheck.from_real(train, top_k=1, max_iter=15)
+    codes = [n["code"] for n in dev]
+    ranks = check.ranks([n["text"] for n in dev], codes)
+    assert np.mean([r == 1 for r in ranks]) > 0.5  # six codes: chance is 1/6
+    assert check.ranks(["кашель"], ["Z99"]) == [0]
+
+
+def test_consistency_command_on_a_folder_in_progress(tmp_path, small_split, capsys):
+    from medsyn.eval.commands import consistency_main
+    from medsyn.writer import ShardWriter
+
+    train, dev = small_split
+    src = tmp_path / "gen"
+    writer = ShardWriter(src)
+    rows = [{**_row(i, n["text"], n["code"]), "kept": True} for i, n in enumerate(dev[:12])]
+    rows[0]["note"] = "Беспокоит боль в пояснице, иррадиирует в ногу."
+    rows[0]["category"] = rows[0]["icd10_code"] = "J06"  # a back-pain note written for a cold
+    writer.write(rows)
+    writer.close()
+    real = tmp_path / "real.jsonl"
+    real.write_text(
+        "".join(json.dumps({"idx": n["id"], "symptoms": n["text"], "code": n["code"]}) + "\n" for n in train)
+    )
+    assert consistency_main([str(src), "--out", str(tmp_path / "out"), "--top_k", "1", "--real", str(real)]) == 0
+    result = json.loads((tmp_path / "out" / "consistency.json").read_text())
+    assert result["top_k"] == 1 and result["notes_checked"] == 12
+    filtered = {r["id"]: r for r in read_rows(tmp_path / "out")}
+    assert not filtered["r0"]["kept"] and filtered["r0"]["filter_reasons"][0].startswith("consistency: J06 ranked")
+    for name in ("README.md", "consistency.md", "consistency.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 0
+    assert "k = 1" in capsys.readouterr().out
+    with pytest.raises(MedsynError, match="new folder"):
+        consistency_main([str(src), "--out", str(src)])
