@@ -179,7 +179,7 @@ def load_checkpoint(accelerator: Any, model: Any, path: Path) -> LoopState:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        weights = load_file(str(path / "adapter_model.safetensors"), device=str(accelerator.device))
+        weights = load_file(str(path / "adapter_model.safetensors"))  # copied into the parameters where they live
         result = set_peft_model_state_dict(accelerator.unwrap_model(model), weights)
         if result.unexpected_keys:
             raise ConfigError(f"checkpoint {path} does not fit this model: unexpected {result.unexpected_keys[:3]}")

@@ -145,12 +145,18 @@ def evaluate_loss(model: Any, examples: Sequence[dict], batch_size: int, acceler
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     device = accelerator.device if accelerator else next(model.parameters()).device
     autocast = accelerator.autocast() if accelerator else contextlib.nullcontext()
+    starts = list(range(0, len(examples), batch_size))
+    rounds = math.ceil(len(starts) / world)
     with torch.no_grad(), autocast:
-        for start in range(rank * batch_size, len(examples), batch_size * world):
-            batch = collate(examples[start : start + batch_size])
+        for i in range(rounds):
+            # Every process runs the same number of forward passes (DDP and FSDP forwards are collective); one
+            # left without a batch in the last round repeats the first and does not count it.
+            index = i * world + rank
+            batch = collate(examples[starts[index % len(starts)] :][:batch_size])
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
             loss, n = loss_and_tokens(model, batch)
-            total, count = total + float(loss), count + n
+            if index < len(starts):
+                total, count = total + float(loss), count + n
     if accelerator is not None and world > 1:
         sums = accelerator.reduce(torch.tensor([total, count], device=device, dtype=torch.float64), reduction="sum")
         total, count = float(sums[0]), int(sums[1])
