@@ -121,9 +121,24 @@ class TrainArguments:
     num_threads: int | None = field(default=None, metadata={"help": "torch CPU threads (torch's default if unset)"})
     logging_steps: int = field(default=10, metadata={"help": "log the train loss every N optimizer steps"})
     eval_steps: int = field(default=0, metadata={"help": "eval loss every N steps (0: only before and after)"})
-    save_steps: int = field(default=50, metadata={"help": "save an adapter checkpoint every N steps (0: never)"})
+    save_steps: int = field(
+        default=50,
+        metadata={
+            "help": "save a resumable checkpoint (adapter, optimizer, scheduler, RNG, data position) every N steps "
+            "to output_dir/checkpoints/step-NNNNNN (0: only when stopped early)"
+        },
+    )
+    save_total_limit: int = field(default=3, metadata={"help": "keep only the last N checkpoints (0: keep all)"})
+    resume_from_checkpoint: str | None = field(
+        default=None,
+        metadata={
+            "help": "go on from a checkpoint: auto (the latest in output_dir/checkpoints; a fresh start if none) "
+            "or a checkpoint folder"
+        },
+    )
     time_limit_minutes: float | None = field(
-        default=None, metadata={"help": "stop cleanly (and save) after this many minutes of training"}
+        default=None,
+        metadata={"help": "stop after this many minutes of training, with a checkpoint to resume from"},
     )
     eval_generate_tasks: int = field(
         default=0, metadata={"help": "dev tasks for prompt following before and after training (0: skip)"}
@@ -145,6 +160,12 @@ class TrainArguments:
             raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_steps <= 0 and self.num_train_epochs <= 0:
             raise ConfigError("give max_steps > 0 or num_train_epochs > 0")
+        if self.save_total_limit < 0 or self.save_steps < 0:
+            raise ConfigError(
+                f"save_steps and save_total_limit must be 0 or more, got {self.save_steps} and {self.save_total_limit}"
+            )
+        if self.logging_steps < 1:
+            raise ConfigError(f"logging_steps must be at least 1, got {self.logging_steps}")
 
 
 FINETUNE_ARGS = (ModelArguments, DataArguments, TrainArguments)

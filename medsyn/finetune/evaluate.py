@@ -252,16 +252,15 @@ def update_card_with_evaluation(adapter: str | Path, evaluation: dict[str, Any])
     """Re-render ``<adapter>/README.md`` from its saved recipe and metrics, adding the prompt-following results."""
     import yaml
 
-    from medsyn.finetune.card import write_model_card
+    from medsyn.finetune.card import describe_base_model, write_model_card
 
     adapter = Path(adapter)
     config = yaml.safe_load((adapter / "finetune.yaml").read_text(encoding="utf-8"))
     metrics = json.loads((adapter / "metrics.json").read_text(encoding="utf-8"))
-    base_model = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
     command = metrics.get("command") or "accelerate launch scripts/finetune.py --config " + "finetune.yaml"
     return write_model_card(
         adapter,
-        base_model=base_model,
+        base=describe_base_model(config["model_name_or_path"]),
         config=config,
         metrics=metrics,
         command=command,

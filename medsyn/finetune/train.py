@@ -9,6 +9,9 @@ chosen by the ``recipes/accelerate/*.yaml`` config), and the loop only sees micr
   which matters for vocabularies of 262k (Gemma 3) where the head costs more than the rest of a small model.
 * The loss is normalised by the number of answer tokens in the whole optimizer step (all micro-batches, all
   processes), so gradient accumulation and DDP give the same update as one big batch.
+* Checkpoints hold the adapter and the whole training state (:mod:`medsyn.finetune.checkpoint`), so a run stopped by a
+  kill, SIGTERM or its time limit goes on with ``--resume_from_checkpoint auto`` and ends where an unbroken run ends.
+* Only the main process logs and writes files.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from medsyn.config import dump_config, save_config
-from medsyn.errors import require
+from medsyn.errors import ConfigError, require
 from medsyn.finetune.args import DataArguments, ModelArguments, TrainArguments
+from medsyn.finetune.card import BaseModel, describe_base_model
+from medsyn.finetune.checkpoint import LoopState
 
 __all__ = [
     "TrainResult",
@@ -38,13 +43,9 @@ __all__ = [
     "train_step",
     "add_lora",
     "save_adapter",
-    "CARD_BASE_MODELS",
 ]
 
 logger = logging.getLogger(__name__)
-
-CARD_BASE_MODELS = {"gemma-3-270m": "google/gemma-3-270m"}
-"""Hub ids written into cards and adapter configs for medsyn's model aliases (which resolve to a local folder)."""
 
 
 @dataclass
@@ -144,12 +145,18 @@ def evaluate_loss(model: Any, examples: Sequence[dict], batch_size: int, acceler
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     device = accelerator.device if accelerator else next(model.parameters()).device
     autocast = accelerator.autocast() if accelerator else contextlib.nullcontext()
+    starts = list(range(0, len(examples), batch_size))
+    rounds = math.ceil(len(starts) / world)
     with torch.no_grad(), autocast:
-        for start in range(rank * batch_size, len(examples), batch_size * world):
-            batch = collate(examples[start : start + batch_size])
+        for i in range(rounds):
+            # Every process runs the same number of forward passes (DDP and FSDP forwards are collective); one
+            # left without a batch in the last round repeats the first and does not count it.
+            index = i * world + rank
+            batch = collate(examples[starts[index % len(starts)] :][:batch_size])
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
             loss, n = loss_and_tokens(model, batch)
-            total, count = total + float(loss), count + n
+            if index < len(starts):
+                total, count = total + float(loss), count + n
     if accelerator is not None and world > 1:
         sums = accelerator.reduce(torch.tensor([total, count], device=device, dtype=torch.float64), reduction="sum")
         total, count = float(sums[0]), int(sums[1])
@@ -241,10 +248,14 @@ def train(
 ) -> TrainResult:
     """Fine-tune a causal LM with LoRA and save the adapter, tokenizer, resolved recipe, metrics and model card.
 
+    With ``train_args.resume_from_checkpoint`` set, the run goes on from a checkpoint (adapter, optimizer,
+    scheduler, RNG and the loop's position) and ends where an unbroken run would. SIGTERM makes the run save a
+    checkpoint after the current step and stop (``metrics["stopped_by"] == "signal"``).
+
     Args:
         model_args: the base model and LoRA options.
         data_args: the instruction dataset and sequence length.
-        train_args: optimisation, logging, saving and publishing options.
+        train_args: optimisation, logging, saving, resuming and publishing options.
         command: the command line that reproduces the run, written into the card.
         train_examples: tokenised examples to use instead of reading ``data_args.dataset`` (tests, benchmark).
         eval_examples: tokenised eval examples to use instead of the eval split.
@@ -256,7 +267,8 @@ def train(
     accelerate = require("accelerate", "train", "Fine-tuning")
     import transformers
 
-    from medsyn.finetune.collate import PackedCollator, tokenize_rows
+    from medsyn.finetune.checkpoint import adapter_only_hooks, find_checkpoint, load_checkpoint
+    from medsyn.finetune.collate import tokenize_rows
     from medsyn.finetune.data import load_instruction_split
 
     if train_args.num_threads:
@@ -266,12 +278,13 @@ def train(
     if mixed == "auto":
         mixed = "bf16" if cuda and torch.cuda.is_bf16_supported() else "no"
     accelerator = accelerate.Accelerator(mixed_precision=mixed, cpu=not cuda)
+    _quiet_unless_main(accelerator)
     accelerate.utils.set_seed(train_args.seed)
-    rng = random.Random(train_args.seed)
     config = dump_config(model_args, data_args, train_args)
     logger.info("seed %d; mixed precision %s; %d process(es)", train_args.seed, mixed, accelerator.num_processes)
     logger.info("config %s", json.dumps(config, ensure_ascii=False))
     out = Path(train_args.output_dir)
+    resume = find_checkpoint(out, train_args.resume_from_checkpoint)
 
     model, tokenizer = load_model_for_training(model_args, "cuda" if cuda else "cpu")
     if train_args.gradient_checkpointing:
@@ -283,6 +296,10 @@ def train(
         rows = load_instruction_split(data_args.dataset, data_args.eval_split)[: data_args.max_eval_samples]
         eval_examples = tokenize_rows(tokenizer, rows, data_args.max_seq_length)
     eval_examples = list(eval_examples or [])
+    if not train_examples:
+        raise ConfigError(
+            f"no train example fits in max_seq_length={data_args.max_seq_length} tokens; raise max_seq_length"
+        )
 
     world = accelerator.num_processes
     micro = train_args.per_device_train_batch_size
@@ -300,6 +317,7 @@ def train(
         num_training_steps=total_steps,
     )
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    adapter_only_hooks(accelerator)
     logger.info(
         "training on %d examples: %d steps of %d examples (%d per micro-batch x %d accumulation x %d processes)",
         len(train_examples),
@@ -315,91 +333,55 @@ def train(
         "train_examples": len(train_examples),
         "eval_examples": len(eval_examples),
     }
-    if eval_examples:
-        metrics["eval_loss_before"] = evaluate_loss(
-            model, eval_examples, train_args.per_device_eval_batch_size, accelerator
-        )
-        logger.info("eval loss before training: %.4f", metrics["eval_loss_before"])
-
-    collate = PackedCollator()
-    history: list[dict[str, Any]] = []
-    log_path = out / "log.jsonl"
+    if resume is not None:
+        state = load_checkpoint(accelerator, model, resume)
+        logger.info("resumed from %s at step %d of %d", resume, state.step, total_steps)
+        state.log_rows.append({"step": state.step, "resumed_from": str(resume)})
+        metrics["resumed_from"] = str(resume)
+    else:
+        state = LoopState()
+        if eval_examples:
+            state.eval_loss_before = evaluate_loss(
+                model, eval_examples, train_args.per_device_eval_batch_size, accelerator
+            )
+            logger.info("eval loss before training: %.4f", state.eval_loss_before)
+    if state.eval_loss_before is not None:
+        metrics["eval_loss_before"] = state.eval_loss_before
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        log_path.write_text("", encoding="utf-8")
-    base_model = CARD_BASE_MODELS.get(model_args.model_name_or_path, model_args.model_name_or_path)
-    model.train()
-    start = time.perf_counter()
-    tokens_seen = answer_seen = 0
-    window_loss = window_tokens = 0.0
-    queue: list[list[int]] = []
-    step = 0
-    stopped_early = False
-    progress = _progress(total_steps, accelerator.is_main_process)
-    while step < total_steps:
-        if len(queue) < train_args.gradient_accumulation_steps * world:
-            queue += _batches(len(train_examples), micro, rng)
-        group = queue[: train_args.gradient_accumulation_steps * world]
-        del queue[: len(group)]
-        mine = group[accelerator.process_index :: world]
-        batches = [collate([train_examples[i] for i in idx]) for idx in mine]
-        step_loss, local, step_tokens, n_tokens = train_step(
-            model, batches, optimizer, scheduler, accelerator, train_args.max_grad_norm
-        )
-        tokens_seen += n_tokens
-        answer_seen += step_tokens
-        step += 1
-        window_loss += step_loss
-        window_tokens += local
-        progress.update(1)
-        elapsed = time.perf_counter() - start
-        if step % train_args.logging_steps == 0 or step == total_steps:
-            record = {
-                "step": step,
-                "loss": window_loss / max(window_tokens, 1),
-                "lr": scheduler.get_last_lr()[0],
-                "tokens": tokens_seen * world,
-                "tokens_per_s": tokens_seen * world / elapsed,
-                "elapsed_s": round(elapsed, 1),
-            }
-            window_loss = window_tokens = 0.0
-            if train_args.eval_steps and step % train_args.eval_steps == 0 and eval_examples:
-                record["eval_loss"] = evaluate_loss(
-                    model, eval_examples, train_args.per_device_eval_batch_size, accelerator
-                )
-            history.append(record)
-            logger.info("step %d/%d %s", step, total_steps, json.dumps(record))
-            if accelerator.is_main_process:
-                with log_path.open("a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
-        if train_args.save_steps and step % train_args.save_steps == 0 and step < total_steps:
-            save_adapter(model, tokenizer, out / "checkpoints" / f"step-{step:06d}", base_model, accelerator)
-        if train_args.time_limit_minutes and elapsed > 60 * train_args.time_limit_minutes:
-            logger.warning("time limit of %.1f min reached at step %d; stopping", train_args.time_limit_minutes, step)
-            stopped_early = True
-            break
-    progress.close()
-    train_seconds = time.perf_counter() - start
+        # Rows logged after the checkpoint are run again, so the log holds exactly the rows up to it.
+        text = "".join(json.dumps(row) + "\n" for row in state.log_rows)
+        (out / "log.jsonl").write_text(text, encoding="utf-8")
+
+    base = describe_base_model(model_args.model_name_or_path)
+    stopped_by = _loop(
+        model, tokenizer, optimizer, scheduler, accelerator, train_args, train_examples, eval_examples, state,
+        total_steps, base.adapter_base,
+    )  # fmt: skip
+    history = [row for row in state.log_rows if "loss" in row]
     metrics.update(
-        steps=step,
+        steps=state.step,
         planned_steps=total_steps,
-        stopped_early=stopped_early,
+        stopped_early=stopped_by is not None,
+        stopped_by=stopped_by,
         examples_per_step=per_step,
-        train_seconds=round(train_seconds, 1),
-        train_tokens=tokens_seen * world,
-        train_answer_tokens=answer_seen,
-        tokens_per_second=round(tokens_seen * world / max(train_seconds, 1e-9), 1),
+        train_seconds=round(state.train_seconds, 1),
+        train_tokens=state.tokens_seen * world,
+        train_answer_tokens=state.answer_seen,
+        tokens_per_second=round(state.tokens_seen * world / max(state.train_seconds, 1e-9), 1),
         train_loss_first=history[0]["loss"] if history else None,
         train_loss_last=history[-1]["loss"] if history else None,
     )
+    if stopped_by == "signal":  # a preempted machine has seconds left: the checkpoint is written, stop now
+        return TrainResult(metrics, accelerator.unwrap_model(model), tokenizer)
     if eval_examples:
         metrics["eval_loss_after"] = evaluate_loss(
             model, eval_examples, train_args.per_device_eval_batch_size, accelerator
         )
         logger.info("eval loss after training: %.4f", metrics["eval_loss_after"])
-    save_adapter(model, tokenizer, out, base_model, accelerator)
+    save_adapter(model, tokenizer, out, base.adapter_base, accelerator)
     if accelerator.is_main_process:
-        _write_run_files(out, model_args, data_args, train_args, metrics, history, command, base_model)
+        _write_run_files(out, model_args, data_args, train_args, metrics, command, base)
     accelerator.wait_for_everyone()
     if train_args.push_to_hub and accelerator.is_main_process:
         from medsyn.hub import push_adapter
@@ -408,10 +390,143 @@ def train(
     return TrainResult(metrics, accelerator.unwrap_model(model), tokenizer)
 
 
-def _progress(total: int, enabled: bool) -> Any:
+def _loop(
+    model: Any,
+    tokenizer: Any,
+    optimizer: Any,
+    scheduler: Any,
+    accelerator: Any,
+    train_args: TrainArguments,
+    train_examples: Sequence[dict],
+    eval_examples: Sequence[dict],
+    state: LoopState,
+    total_steps: int,
+    base_model: str,
+) -> str | None:
+    """Run optimizer steps from ``state.step`` to ``total_steps``, logging and checkpointing as it goes.
+
+    Returns:
+        Why it stopped before ``total_steps`` (``"signal"`` or ``"time_limit"``), or ``None``.
+    """
+    from medsyn.finetune.checkpoint import save_checkpoint, stop_on_sigterm
+    from medsyn.finetune.collate import PackedCollator
+
+    out = Path(train_args.output_dir)
+    world = accelerator.num_processes
+    group_size = train_args.gradient_accumulation_steps * world
+    micro = train_args.per_device_train_batch_size
+    rng = random.Random(train_args.seed)
+    state.restore(rng)
+    collate = PackedCollator()
+    saved_step = state.step if train_args.resume_from_checkpoint else -1
+
+    def checkpoint() -> None:
+        nonlocal saved_step
+        if saved_step != state.step:
+            state.capture(rng)
+            save_checkpoint(
+                accelerator,
+                lambda folder: save_adapter(model, tokenizer, folder, base_model, accelerator),
+                out,
+                state,
+                train_args.save_total_limit,
+            )
+            saved_step = state.step
+
+    model.train()
+    progress = _progress(total_steps, state.step, accelerator.is_main_process)
+    start = time.perf_counter()
+    start_seconds = state.train_seconds
+    stopped_by = None
+    with stop_on_sigterm() as stop:
+        while state.step < total_steps:
+            if len(state.queue) < group_size:
+                state.queue += _batches(len(train_examples), micro, rng)
+            group = state.queue[:group_size]
+            del state.queue[:group_size]
+            mine = group[accelerator.process_index :: world]
+            batches = [collate([train_examples[i] for i in idx]) for idx in mine]
+            step_loss, local, step_tokens, n_tokens = train_step(
+                model, batches, optimizer, scheduler, accelerator, train_args.max_grad_norm
+            )
+            state.step += 1
+            state.tokens_seen += n_tokens
+            state.answer_seen += step_tokens
+            state.window_loss += step_loss
+            state.window_tokens += local
+            state.train_seconds = start_seconds + time.perf_counter() - start
+            progress.update(1)
+            if state.step % train_args.logging_steps == 0 or state.step == total_steps:
+                _log_row(model, accelerator, train_args, scheduler, eval_examples, state, total_steps)
+            if train_args.save_steps and state.step % train_args.save_steps == 0 and state.step < total_steps:
+                checkpoint()
+            if stop.agreed(accelerator):
+                stopped_by = "signal"
+            elif train_args.time_limit_minutes and time.perf_counter() - start > 60 * train_args.time_limit_minutes:
+                logger.warning("time limit of %.1f min reached at step %d", train_args.time_limit_minutes, state.step)
+                stopped_by = "time_limit"
+            if stopped_by and state.step < total_steps:
+                checkpoint()
+                logger.warning(
+                    "stopped at step %d of %d; go on with --resume_from_checkpoint auto (checkpoints in %s)",
+                    state.step,
+                    total_steps,
+                    out / "checkpoints",
+                )
+                break
+            stopped_by = None
+    progress.close()
+    return stopped_by
+
+
+def _log_row(
+    model: Any,
+    accelerator: Any,
+    train_args: TrainArguments,
+    scheduler: Any,
+    eval_examples: Sequence[dict],
+    state: LoopState,
+    total_steps: int,
+) -> None:
+    import torch
+
+    world = accelerator.num_processes
+    loss_sum, tokens = state.window_loss, state.window_tokens
+    if world > 1:  # the loss of the whole step, over all processes
+        sums = accelerator.reduce(torch.tensor([loss_sum, tokens], device=accelerator.device, dtype=torch.float64))
+        loss_sum, tokens = float(sums[0]), float(sums[1])
+    record = {
+        "step": state.step,
+        "loss": loss_sum / max(tokens, 1),
+        "lr": scheduler.get_last_lr()[0],
+        "tokens": state.tokens_seen * world,
+        "tokens_per_s": state.tokens_seen * world / max(state.train_seconds, 1e-9),
+        "elapsed_s": round(state.train_seconds, 1),
+    }
+    state.window_loss, state.window_tokens = 0.0, 0
+    if train_args.eval_steps and state.step % train_args.eval_steps == 0 and eval_examples:
+        record["eval_loss"] = evaluate_loss(model, eval_examples, train_args.per_device_eval_batch_size, accelerator)
+    state.log_rows.append(record)
+    logger.info("step %d/%d %s", state.step, total_steps, json.dumps(record))
+    if accelerator.is_main_process:
+        with (Path(train_args.output_dir) / "log.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+
+def _quiet_unless_main(accelerator: Any) -> None:
+    """Only the main process logs: the others keep errors only (their progress bars are off too)."""
+    if not accelerator.is_main_process:
+        import transformers
+
+        logging.getLogger().setLevel(logging.ERROR)
+        logging.getLogger("medsyn").setLevel(logging.ERROR)
+        transformers.utils.logging.set_verbosity_error()
+
+
+def _progress(total: int, done: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="finetune", unit="step", disable=not enabled, file=sys.stderr)
+    return tqdm(total=total, initial=done, desc="finetune", unit="step", disable=not enabled, file=sys.stderr)
 
 
 def _write_run_files(
@@ -420,9 +535,8 @@ def _write_run_files(
     data_args: DataArguments,
     train_args: TrainArguments,
     metrics: dict[str, Any],
-    history: list[dict[str, Any]],
     command: str | None,
-    base_model: str,
+    base: BaseModel,
 ) -> None:
     from medsyn.finetune.card import write_model_card
 
@@ -430,7 +544,7 @@ def _write_run_files(
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False), encoding="utf-8")
     write_model_card(
         out,
-        base_model=base_model,
+        base=base,
         config=dump_config(model_args, data_args, train_args),
         metrics=metrics,
         command=command,
