@@ -29,3 +29,16 @@ def test_clause_matching():
     clauses = clause_keys("Боль в спине; тошнота.")
     assert contains_phrase(phrase_keys("боли в спине"), clauses)
     assert not contains_phrase(phrase_keys("тошнота со рвотой"), clauses)
+
+
+def test_symptom_spans_mark_the_words_of_found_symptoms_only():
+    from medsyn.text import symptom_spans
+
+    note = "Жалобы на боли в пояснице, кашель. Головокружения нет."
+    spans = symptom_spans(["боль в пояснице", "кашель", "головная боль", "тошнота"], note)
+    assert [(note[a:b], s) for a, b, s in spans] == [
+        ("боли", "боль в пояснице"),
+        ("пояснице", "боль в пояснице"),
+        ("кашель", "кашель"),
+    ]  # «головная боль» is not found: «головокружение» is another complaint
+    assert symptom_spans([], note) == [] and symptom_spans(["кашель"], "") == []
