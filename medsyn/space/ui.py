@@ -384,6 +384,11 @@ def build_app(demo: Demo) -> Any:
         app.load(lookup, [code], [hierarchy, coverage, table], api_name=False, queue=False).then(
             graph, [code], [plot], api_name=False, queue=False
         ).then(on_code, [code, seed], [symptoms, sex, age, example], api_name=False, queue=False)
+        try:  # the release (or the configured dataset) opens with the page when it is there
+            browse.resolve_source(demo.config.dataset, release_roots)
+            app.load(open_dataset, [source, which, code_filter], [status, rows], api_name=False)
+        except MedsynError:
+            pass
     app.queue(max_size=demo.config.queue_size, default_concurrency_limit=demo.config.concurrency)
     return app
 
