@@ -53,6 +53,10 @@ def open_notes(source: str, which: str = "kept", roots: list[Path] | None = None
     stamp = max((p.stat().st_mtime for p in path.rglob("*.parquet")), default=0.0) if path.is_dir() else 0.0
     if path.is_dir() and not (path / "README.md").exists() and not any(path.rglob("*.parquet")):
         raise MedsynError(f"{source} holds no notes; write some with 'medsyn generate --out {source}'")
+    folder = {"kept": "data", "rejected": "rejected"}[which]
+    if path.is_dir() and (path / "README.md").exists() and not any((path / folder).glob("*.parquet")):
+        other = "rejected" if which == "kept" else "kept"
+        raise MedsynError(f"{source} has no {which} notes; choose {other} notes")
     try:
         return _load(resolved, CONFIGS[which], stamp)
     except Exception as err:  # noqa: BLE001 - datasets raises many kinds; the visitor gets one line

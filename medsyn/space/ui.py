@@ -219,7 +219,7 @@ def build_app(demo: Demo) -> Any:
             f"- requested symptoms: {', '.join(f'«{s}»' for s in symptoms) or 'none'}",
             f"- coverage {float(row.get('symptom_coverage') or 0):.0%} · "
             + ("kept" if row.get("kept") else "rejected" + (f": {'; '.join(reasons)}" if reasons else "")),
-            f"- model {row.get('model')} · adapter {row.get('adapter')} · template {row.get('template')}",
+            f"- model {row.get('model')} · adapter {row.get('adapter') or 'none'} · template {row.get('template')}",
         ]
         return highlight(row.get("note") or "", symptoms), "\n".join(details)
 

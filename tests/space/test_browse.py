@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 
 from medsyn.errors import MedsynError
@@ -23,13 +25,18 @@ def test_list_filter_and_find(notes_folder):
         browse.find_note(str(notes_folder), "kept", "nope")
 
 
-def test_missing_sources_say_what_to_do(tmp_path):
+def test_missing_sources_say_what_to_do(tmp_path, notes_folder):
     with pytest.raises(MedsynError, match="no dataset folder at ./nothing-here"):
         browse.open_notes("./nothing-here")
     with pytest.raises(MedsynError, match="releases/nothing-here is no folder here, and the Hub could not open it"):
         browse.open_notes("releases/nothing-here")
     with pytest.raises(MedsynError, match="enter a dataset"):
         browse.open_notes("")
+    only_rejected = tmp_path / "only-rejected"
+    shutil.copytree(notes_folder, only_rejected)
+    shutil.rmtree(only_rejected / "data")
+    with pytest.raises(MedsynError, match="has no kept notes; choose rejected notes"):
+        browse.open_notes(str(only_rejected))
     (tmp_path / "empty").mkdir()
     with pytest.raises(MedsynError, match="holds no notes"):
         browse.open_notes(str(tmp_path / "empty"))
