@@ -136,17 +136,22 @@ def _ordinal(code: str) -> int:
 def highlight(note: str, symptoms: list[str]) -> list[tuple[str, str | None]]:
     """``note`` cut into ``(text, symptom or None)`` pieces for a highlighted view of the requested symptoms.
 
-    Words of one symptom separated only by spaces and short function words («боль в пояснице») form one piece.
+    Words of one symptom separated only by spaces and short function words («боль в пояснице») form one piece; the
+    same word twice («слабость в слабость») stays two.
     """
     from medsyn.text import symptom_spans
 
     spans: list[list[Any]] = []
+    last_word = ""
     for start, end, symptom in symptom_spans(symptoms, note):
         gap = note[spans[-1][1] : start] if spans else ""
-        if spans and spans[-1][2] == symptom and len(gap) <= 4 and not re.search(r"[.,;:!?\n]", gap):
+        word = note[start:end].lower()
+        joins = spans and spans[-1][2] == symptom and word != last_word
+        if joins and len(gap) <= 4 and not re.search(r"[.,;:!?\n]", gap):
             spans[-1][1] = end
         else:
             spans.append([start, end, symptom])
+        last_word = word
     pieces: list[tuple[str, str | None]] = []
     at = 0
     for start, end, symptom in spans:

@@ -16,6 +16,8 @@ def test_highlight_joins_the_words_of_one_symptom():
     pieces = highlight(note, ["боль в пояснице", "кашель", "тошнота"])
     assert "".join(text for text, _ in pieces) == note
     assert [p for p in pieces if p[1]] == [("боли в пояснице", "боль в пояснице"), ("кашель", "кашель")]
+    twice = highlight("слабость в слабость", ["слабость"])
+    assert twice == [("слабость", "слабость"), (" в ", None), ("слабость", "слабость")]
 
 
 def test_lookup_hierarchy_weight_and_uncovered_codes(space_demo):
