@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench space clean
 
 setup: $(VENV)/.installed
 
@@ -32,12 +32,16 @@ test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not gpu"
 
 lint: setup
-	$(BIN)/ruff check medsyn scripts tests benchmarks
-	$(BIN)/ruff format --check medsyn scripts tests benchmarks
+	$(BIN)/ruff check medsyn scripts tests benchmarks spaces
+	$(BIN)/ruff format --check medsyn scripts tests benchmarks spaces
 
 format: setup
-	$(BIN)/ruff check --fix medsyn scripts tests benchmarks
-	$(BIN)/ruff format medsyn scripts tests benchmarks
+	$(BIN)/ruff check --fix medsyn scripts tests benchmarks spaces
+	$(BIN)/ruff format medsyn scripts tests benchmarks spaces
+
+# The Gradio Space on http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT to change it).
+space: setup
+	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python spaces/medsyn-demo/app.py
 
 bench: setup
 	$(BIN)/python benchmarks/generate_cpu.py

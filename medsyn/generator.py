@@ -19,12 +19,14 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medsyn.backends import Backend, GenerationParams, get_backend
-from medsyn.backends.base import Generation, request_seed
+from medsyn.backends.base import Generation, clean_generation, request_seed
 from medsyn.models import DEFAULT_MODEL
 from medsyn.prompts import get_prompt_builder
 from medsyn.sampling import Task, TaskSampler
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NoteGenerator",
+    "StreamUpdate",
     "adapter_hash",
     "adapter_label",
     "resolve_adapter",
@@ -98,6 +101,14 @@ def adapter_hash(adapter: str | None) -> str | None:
         digest.update(file.name.encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@dataclass
+class StreamUpdate:
+    """One step of :meth:`NoteGenerator.stream`: the note so far, and on the last step its finished record."""
+
+    text: str
+    record: dict[str, Any] | None = None
 
 
 class NoteGenerator:
@@ -263,6 +274,32 @@ class NoteGenerator:
             if record["kept"]:
                 break
         return record
+
+    def stream(self, task: Task, attempt: int = 1) -> Iterator[StreamUpdate]:
+        """One note for ``task`` as it is written: the text so far after each piece, then the finished record.
+
+        One try, no retry: a visitor sees the note the filter judged. The last update carries the record (as
+        :meth:`record` makes it, with ``completion_tokens`` counting streamed pieces and no prompt token count).
+        A backend error propagates (:class:`~medsyn.backends.endpoint.RequestFailed` for an endpoint).
+        """
+        if self.backend is None:
+            self.load()
+        prompt = self.prompt(task)
+        seed = request_seed(self.config.seed, task.id, attempt)
+        raw, pieces, stopped = "", 0, False
+        pieces_iter = self.backend.stream(prompt, self.params, seed)
+        try:
+            for piece in pieces_iter:
+                raw, pieces = raw + piece, pieces + 1
+                text, stopped = clean_generation(raw, self.params.stop)
+                if stopped:
+                    break
+                yield StreamUpdate(text, None)
+        finally:
+            pieces_iter.close()
+        text, stopped = clean_generation(raw, self.params.stop)
+        generation = Generation(text, None, pieces, "stop" if stopped else None)
+        yield StreamUpdate(text, self.record(task, prompt, generation, seed, attempt))
 
     def verdict(self, task: Task, text: str) -> tuple[bool, list[str]]:
         """Whether the filter keeps ``text`` for ``task``, and why not."""

@@ -32,6 +32,7 @@ __all__ = [
     "NEGATION_CUES",
     "contains_phrase",
     "symptom_coverage",
+    "symptom_spans",
 ]
 
 _WORD = re.compile(r"[а-яёa-z]+(?:-[а-яёa-z]+)*|\d+(?:[.,]\d+)?", re.IGNORECASE)
@@ -317,3 +318,29 @@ def symptom_coverage(symptoms: list[str], note: str, scope: str = "clause", nega
         raise ValueError(f"scope must be 'note' or 'clause', got {scope!r}")
     hits = sum(contains_phrase(phrase_keys(s), units) for s in symptoms)
     return hits / len(symptoms)
+
+
+def symptom_spans(symptoms: list[str], note: str) -> list[tuple[int, int, str]]:
+    """Where the requested symptoms are found in ``note``: ``(start, end, symptom)`` character spans, in order.
+
+    A symptom counts as found as :func:`symptom_coverage` counts it (every concept key of it somewhere in the
+    note); its spans are the words that carry those keys. A word whose key belongs to several found symptoms
+    goes to the first of them.
+
+    Example:
+        >>> symptom_spans(["головная боль", "кашель"], "Болит голова.")
+        [(0, 5, 'головная боль'), (6, 12, 'головная боль')]
+    """
+    found = text_keys(note)
+    owner: dict[str, str] = {}
+    for symptom in symptoms:
+        keys = phrase_keys(symptom)
+        if keys and keys <= found:
+            for key in keys:
+                owner.setdefault(key, symptom)
+    spans = []
+    for match in _WORD.finditer(note):
+        key = word_key(match.group())
+        if key in owner:
+            spans.append((match.start(), match.end(), owner[key]))
+    return spans

@@ -320,3 +320,20 @@ def test_consistency_and_targeting_at_generation_time(tmp_path, kg_path, tiny_mo
             in (record["filter_reasons"])
         )
         assert not record["kept"]
+
+
+def test_note_generator_streams_a_note_and_judges_it(kg_path, tiny_model_dir, tmp_path):
+    from medsyn.generator import NoteGenerator
+
+    config = _config(tmp_path, kg_path, tiny_model_dir, filter=True, max_attempts=1)
+    generator = NoteGenerator(config, GenerationParams(max_new_tokens=12, temperature=0.7, stop=[])).load()
+    task = generator.task("M54", symptoms=["боль в пояснице"], sex="F", age=40, seed=2)
+    updates = list(generator.stream(task))
+    assert len(updates) > 2 and all(u.record is None for u in updates[:-1])
+    texts = [u.text for u in updates[:-1]]
+    assert all(a.strip() in b for a, b in zip(texts, texts[1:]))  # the note only grows
+    record = updates[-1].record
+    assert record["note"] == updates[-1].text and record["id"] == task.id and record["completion_tokens"] > 1
+    # the same request seed as the job's first try: the streamed note is the note the job writes
+    assert record["note"] == generator.generate([task])[0]["note"]
+    assert record["kept"] is False and record["filter_reasons"]  # a random model names no symptom

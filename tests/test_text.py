@@ -86,3 +86,18 @@ def test_share_of_train_notes_with_a_cue(real_notes):
     cues = [negation_cues(n["text"]) for n in real_notes]
     assert sum(bool(c) for c in cues) == 938
     assert sum(any(cue != "не" for cue in c) for c in cues) == 612
+
+
+
+
+def test_symptom_spans_mark_the_words_of_found_symptoms_only():
+    from medsyn.text import symptom_spans
+
+    note = "Жалобы на боли в пояснице, кашель. Головокружения нет."
+    spans = symptom_spans(["боль в пояснице", "кашель", "головная боль", "тошнота"], note)
+    assert [(note[a:b], s) for a, b, s in spans] == [
+        ("боли", "боль в пояснице"),
+        ("пояснице", "боль в пояснице"),
+        ("кашель", "кашель"),
+    ]  # «головная боль» is not found: «головокружение» is another complaint
+    assert symptom_spans([], note) == [] and symptom_spans(["кашель"], "") == []

@@ -1,7 +1,8 @@
 """The contract every generation backend implements.
 
 A backend has a ``name``, a :meth:`~Backend.load` that creates its model or client (never at import), a batched
-:meth:`~Backend.generate` and a one-request coroutine :meth:`~Backend.agenerate`. The generation job only calls
+:meth:`~Backend.generate`, a one-request coroutine :meth:`~Backend.agenerate` and :meth:`~Backend.stream`, which
+yields one note's text as it is generated (the Space shows it token by token). The generation job only calls
 ``agenerate``, one coroutine per task, so the same engine drives a local model and a fleet of served ones:
 
 - a served backend answers each request on its own, with retries and routing;
@@ -16,6 +17,7 @@ import concurrent.futures
 import hashlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -73,9 +75,9 @@ class Generation:
     """
 
     text: str
-    prompt_tokens: int
+    prompt_tokens: int | None  # None where it was not counted (a streamed note)
     completion_tokens: int
-    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    finish_reason: str | None  # "stop" (EOS or a stop string), "length", or None when a stream cannot tell
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,6 +148,14 @@ class Backend(ABC):
         if self._batcher is None or self._batcher.loop is not asyncio.get_running_loop():
             self._batcher = MicroBatcher(self, max_batch=getattr(self, "batch_size", 8))
         return await self._batcher.submit(prompt, params, seed)
+
+    def stream(self, prompt: Prompt, params: GenerationParams, seed: int | None = None) -> Iterator[str]:
+        """Generate one note and yield its text in pieces as it grows (about a token each where the backend can).
+
+        The pieces joined are the raw text: cut it with :func:`clean_generation`. Closing the iterator early stops
+        the generation. The default yields the whole note of :meth:`generate` as one piece.
+        """
+        yield self.generate([prompt], params, seeds=None if seed is None else [seed])[0].text
 
     async def aclose(self) -> None:
         """Release what :meth:`agenerate` opened (clients, worker threads)."""

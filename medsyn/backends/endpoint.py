@@ -17,9 +17,11 @@ recorded or written.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -319,6 +321,47 @@ class EndpointBackend(Backend):
             f"gave up after {self.max_retries + 1} tries: {last.message}", last.kind, url, self.max_retries + 1
         )
 
+    def stream(self, prompt: Prompt, params: GenerationParams, seed: int | None = None) -> Iterator[str]:
+        """Yield one note's text as the server streams it (``"stream": true``, server-sent events).
+
+        The endpoints are tried in turn until one answers; an HTTP error, a dropped connection or a timeout before
+        the first piece moves on to the next one, and :class:`RequestFailed` says why when none answers.
+        """
+        httpx = _httpx()
+        chat = not isinstance(prompt, str)
+        last: _Fault | None = None
+        for url in self.urls:
+            engine = self.engines.get(url) or self._unknown_engine
+            served = self.served.get(url, self.model)
+            body = engine_fields(engine, params, chat) | {"stream": True}
+            if seed is not None:
+                body["seed"] = int(seed)
+            body |= {"messages": prompt} if chat else {"prompt": prompt}
+            if served:
+                body["model"] = served
+            route = "/v1/chat/completions" if chat else "/v1/completions"
+            started = False
+            try:
+                with httpx.Client(headers=self._headers(), timeout=self.timeout) as client:
+                    with client.stream("POST", f"{url}{route}", json=body) as response:
+                        if response.status_code >= 400:
+                            response.read()
+                            raise self._http_fault(
+                                response.status_code, response.headers.get("retry-after"), response.text
+                            )
+                        for piece in _sse_pieces(response.iter_lines(), chat):
+                            started = True
+                            yield piece
+                return
+            except Exception as err:  # noqa: BLE001 - classified once, as for agenerate
+                fault = err if isinstance(err, _Fault) else self._classify(err)
+                if started:  # what was shown cannot be taken back: no other endpoint takes over mid-note
+                    raise RequestFailed(f"the stream from {url} broke: {fault.message}", fault.kind, url, 1) from None
+                last = fault
+            logger.warning("streaming from %s failed: %s", url, last.message)
+        assert last is not None
+        raise RequestFailed(last.message, last.kind, self.urls[-1], len(self.urls))
+
     async def _send(self, url: str, prompt: Prompt, params: GenerationParams, seed: int | None) -> Generation:
         engine = self.engines.get(url) or self._unknown_engine
         served = self.served.get(url, self.model)
@@ -430,3 +473,22 @@ def _seconds(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None  # an HTTP date; the backoff schedule is a fine stand-in
+
+
+def _sse_pieces(lines: Iterator[str], chat: bool) -> Iterator[str]:
+    """The text pieces of an OpenAI-style server-sent event stream (``data: {...}`` lines up to ``data: [DONE]``)."""
+    for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            choices = json.loads(data).get("choices") or []
+        except (ValueError, AttributeError):
+            raise _Fault("failure", "malformed", f"unreadable stream event: {data[:120]!r}") from None
+        if not choices:
+            continue  # a usage-only event
+        piece = (choices[0].get("delta") or {}).get("content") if chat else choices[0].get("text")
+        if piece:
+            yield piece

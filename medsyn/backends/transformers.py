@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from medsyn.backends.base import Backend, Generation, GenerationParams, Prompt, clean_generation
@@ -73,24 +75,15 @@ class TransformersBackend(Backend):
             return prompt
         return self.tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
 
-    def generate(
-        self,
-        prompts: list[Prompt],
-        params: GenerationParams,
-        seed: int | None = None,
-        seeds: list[int] | None = None,
-    ) -> list[Generation]:
-        import torch
-
+    def _encode(self, prompts: list[Prompt]) -> Any:
         if self.model is None:
             raise BackendError("call load() before generate()")
         texts = [self._render(p) for p in prompts]
         # Chat templates already start with BOS; adding it again would shift the model off its training format.
-        add_special = not self.chat
-        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=add_special)
-        batch = batch.to(self.model.device)
-        if seed is not None:
-            torch.manual_seed(seed)
+        batch = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not self.chat)
+        return batch.to(self.model.device)
+
+    def _sampling(self, params: GenerationParams, seeds: list[int] | None) -> dict[str, Any]:
         sample = params.temperature > 0
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
@@ -103,17 +96,36 @@ class TransformersBackend(Backend):
             kwargs.update(do_sample=False, logits_processor=[_per_row_sampler(params, seeds, self.model.device)])
         elif sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None)
+        return kwargs
+
+    def _run(self, batch: Any, kwargs: dict[str, Any], params: GenerationParams) -> Any:
+        import torch
+
         with torch.inference_mode():
             try:
-                # Stopping at a stop string saves the tokens after it; the text is cut there anyway below.
-                out = self.model.generate(
+                # Stopping at a stop string saves the tokens after it; the text is cut there anyway.
+                return self.model.generate(
                     **batch, **kwargs, stop_strings=params.stop or None, tokenizer=self.tokenizer
                 )
             except ValueError as err:
                 if "Stop string" not in str(err):
                     raise
                 logger.warning("the tokenizer cannot express the stop strings; cutting the text after generation")
-                out = self.model.generate(**batch, **kwargs)
+                return self.model.generate(**batch, **kwargs)
+
+    def generate(
+        self,
+        prompts: list[Prompt],
+        params: GenerationParams,
+        seed: int | None = None,
+        seeds: list[int] | None = None,
+    ) -> list[Generation]:
+        import torch
+
+        batch = self._encode(prompts)
+        if seed is not None:
+            torch.manual_seed(seed)
+        out = self._run(batch, self._sampling(params, seeds), params)
         width = batch["input_ids"].shape[1]
         results = []
         for row, mask in zip(out, batch["attention_mask"]):
@@ -129,6 +141,41 @@ class TransformersBackend(Backend):
             finish = "stop" if stopped or hit_eos else "length"
             results.append(Generation(text, int(mask.sum()), n_new, finish))
         return results
+
+    def stream(self, prompt: Prompt, params: GenerationParams, seed: int | None = None) -> Iterator[str]:
+        """Yield the note's text as the model writes it (``TextIteratorStreamer`` over a generation thread).
+
+        With a seed the note is the one :meth:`generate` gives with ``seeds=[seed]``. Closing the iterator stops
+        the generation thread at its next token.
+        """
+        from transformers import StoppingCriteria, TextIteratorStreamer
+
+        batch = self._encode([prompt])
+        kwargs = self._sampling(params, None if seed is None else [seed])
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        stop = threading.Event()
+        failure: list[BaseException] = []
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **_: Any) -> bool:
+                return stop.is_set()
+
+        def work() -> None:
+            try:
+                self._run(batch, kwargs | {"streamer": streamer, "stopping_criteria": [_Stop()]}, params)
+            except Exception as err:  # noqa: BLE001 - raised again in the reading thread below
+                failure.append(err)
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="medsyn-stream", daemon=True)
+        thread.start()
+        try:
+            yield from streamer
+        finally:
+            stop.set()
+            thread.join()
+        if failure:
+            raise failure[0]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_id, "adapter": self.adapter}

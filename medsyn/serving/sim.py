@@ -1,7 +1,8 @@
 """Loopback HTTP helpers for testing and benchmarking served generation, with no dependency beyond asyncio.
 
 - :class:`SimulatedEngine` answers ``/v1/models``, ``/v1/completions`` and ``/v1/chat/completions`` like an
-  OpenAI-compatible engine, after a latency of ``ttft + tokens / tokens_per_s``. It stands in for a fleet of real
+  OpenAI-compatible engine (``"stream": true`` as server-sent events), after a latency of ``ttft + tokens /
+  tokens_per_s``. It stands in for a fleet of real
   engines when measuring how many one medsyn process keeps busy.
 - :class:`FaultProxy` sits in front of a real server and, request by request, answers 429 with ``Retry-After``,
   503, stalls past the client's timeout, sends malformed JSON, drops the connection, answers 400, or forwards.
@@ -48,9 +49,11 @@ async def _read_request(reader: asyncio.StreamReader) -> HttpRequest | None:
     return HttpRequest(method, path, headers, body)
 
 
-def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
+def _response(
+    status: int, body: bytes, headers: dict[str, str] | None = None, content_type: str = "application/json"
+) -> bytes:
     head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"Content-Length: {len(body)}"]
-    head += ["Content-Type: application/json"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+    head += [f"Content-Type: {content_type}"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
 
@@ -133,6 +136,8 @@ class SimulatedEngine(_Server):
         text = " ".join(words[b % len(words)] for b in digest[: min(n, 32)])
         usage = {"prompt_tokens": len(str(body.get("prompt") or body.get("messages"))) // 4, "completion_tokens": n}
         choice: dict[str, Any] = {"index": 0, "finish_reason": "length"}
+        if body.get("stream"):
+            return _response(200, _sse(text, request.path == "/v1/chat/completions"), content_type="text/event-stream")
         if request.path == "/v1/completions":
             choice["text"] = text
             obj = "text_completion"
@@ -141,6 +146,17 @@ class SimulatedEngine(_Server):
             obj = "chat.completion"
         data = {"id": "sim", "object": obj, "created": int(time.time()), "model": self.model, "choices": [choice]}
         return _response(200, json.dumps(data | {"usage": usage}, ensure_ascii=False).encode())
+
+
+def _sse(text: str, chat: bool) -> bytes:
+    """``text`` as an OpenAI-style event stream, one event per word, then ``data: [DONE]``."""
+    words = text.split(" ")
+    events = []
+    for i, word in enumerate(words):
+        piece = word if i == 0 else " " + word
+        choice = {"index": 0, "delta": {"content": piece}} if chat else {"index": 0, "text": piece}
+        events.append("data: " + json.dumps({"choices": [choice]}, ensure_ascii=False))
+    return ("\n\n".join([*events, "data: [DONE]"]) + "\n\n").encode()
 
 
 class FaultProxy(_Server):

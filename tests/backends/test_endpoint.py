@@ -214,3 +214,36 @@ def test_the_api_key_is_sent_and_never_written_or_logged(tmp_path, kg_path, monk
         loop.run(engine.stop())
     finally:
         loop.close()
+
+
+def test_stream_reads_server_sent_events_from_both_routes():
+    loop = _Loop()
+    try:
+        engine = loop.run(SimulatedEngine(ttft=0.0, tokens_per_s=1000.0).start())
+        for fmt, prompt in (("text", "Жалобы"), ("chat", [{"role": "user", "content": "Жалобы"}])):
+            backend = get_backend("endpoint", endpoints=[engine.url], prompt_format=fmt)
+            backend.load()
+            pieces = list(backend.stream(prompt, PARAMS, seed=3))
+            assert len(pieces) == 8  # one event per word, max_tokens words
+            (whole,) = backend.generate([prompt], PARAMS, seeds=[3])
+            assert "".join(pieces) == whole.text
+        loop.run(engine.stop())
+    finally:
+        loop.close()
+
+
+def test_stream_from_a_dead_endpoint_fails_with_one_line():
+    from medsyn.backends.endpoint import RequestFailed
+
+    backend = get_backend("endpoint", endpoints=[f"http://127.0.0.1:{free_port()}"], timeout=5)
+    backend.load()
+    with pytest.raises(RequestFailed, match="ConnectError|connection|refused") as err:
+        list(backend.stream("Жалобы", PARAMS, seed=1))
+    assert err.value.kind == "connection"
+
+
+def test_stream_from_a_real_server(served_url):
+    backend = get_backend("endpoint", endpoints=[served_url], prompt_format="chat")
+    backend.load()
+    pieces = list(backend.stream([{"role": "user", "content": "Жалобы"}], PARAMS, seed=5))
+    assert pieces and all(isinstance(p, str) for p in pieces)

@@ -1,0 +1,40 @@
+"""`python spaces/medsyn-demo/app.py` serves where a Space tells it to (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import free_port
+
+APP = Path(__file__).resolve().parents[2] / "spaces" / "medsyn-demo" / "app.py"
+
+
+def test_app_serves_on_the_spaces_port(kg_path, sim_url, tmp_path):
+    import httpx
+
+    port = free_port()
+    home = tmp_path / "home"
+    (home / "kg").mkdir(parents=True)
+    (home / "kg" / "medsyn-kg.json").symlink_to(kg_path)
+    env = dict(os.environ, MEDSYN_HOME=str(home), MEDSYN_ENDPOINT=sim_url, GRADIO_SERVER_NAME="127.0.0.1")
+    env["GRADIO_SERVER_PORT"] = str(port)
+    log = tmp_path / "app.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, str(APP)], env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline, page = time.time() + 180, None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert page is not None and page.status_code == 200, log.read_text()
+        text = log.read_text()
+        assert "graph ready" in text and "ready in" in text  # start-up progress in the log
+        assert "gradio.live" not in text  # no share link
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
