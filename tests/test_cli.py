@@ -35,7 +35,7 @@ def test_unknown_subcommand(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["eval", "nope"])
     assert exit_.value.code == 2
-    assert "unknown eval command 'nope'; choose from ['classify', 'quality']" in capsys.readouterr().err
+    assert "unknown eval command 'nope'; choose from ['classify', 'consistency', 'quality']" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -47,9 +47,11 @@ def _command_lines() -> list[str]:
 
 def _parsers() -> dict[tuple[str, ...], list[type]]:
     from medsyn.backends import GenerationParams
-    from medsyn.eval.commands import ClassifyArgs, QualityArgs
+    from medsyn.eval.commands import ClassifyArgs, ConsistencyArgs, QualityArgs
     from medsyn.finetune.args import InstructionDataArgs
     from medsyn.generate import GenerateConfig
+    from medsyn.release.kg import KGReleaseArgs
+    from medsyn.release.notes import DatasetReleaseArgs
     from medsyn.serving.serve import ServeConfig
 
     return {
@@ -57,7 +59,10 @@ def _parsers() -> dict[tuple[str, ...], list[type]]:
         ("serve",): [ServeConfig],
         ("eval", "classify"): [ClassifyArgs],
         ("eval", "quality"): [QualityArgs],
+        ("eval", "consistency"): [ConsistencyArgs],
         ("data", "instructions"): [InstructionDataArgs],
+        ("release", "dataset"): [DatasetReleaseArgs],
+        ("release", "kg"): [KGReleaseArgs],
     }
 
 
@@ -77,7 +82,11 @@ def _check_medsyn(argv: list[str]) -> None:
     key = next((k for k in parsers if tuple(argv[: len(k)]) == k), None)
     assert key is not None, f"the README runs `medsyn {' '.join(argv[:2])}`, which is not a medsyn command"
     rest = argv[len(key) :]
-    if key == ("eval", "quality") and rest and not rest[0].startswith("-"):
+    if (
+        key in (("eval", "quality"), ("eval", "consistency"), ("release", "dataset"))
+        and rest
+        and not rest[0].startswith("-")
+    ):
         rest = ["--source", *rest]
     _check_files(rest)
     parse_args(parsers[key], [a for a in rest if a != "..."])

@@ -88,8 +88,6 @@ def test_share_of_train_notes_with_a_cue(real_notes):
     assert sum(any(cue != "не" for cue in c) for c in cues) == 612
 
 
-
-
 def test_symptom_spans_mark_the_words_of_found_symptoms_only():
     from medsyn.text import symptom_spans
 

@@ -302,9 +302,9 @@ def _classify(run: str | None) -> dict[str, Any] | None:
     """The summary of a ``medsyn eval classify`` run folder, if one is given."""
     if not run:
         return None
-    path = Path(run) / "summary.json"
+    path = Path(run) / "metrics.json"
     if not path.exists():
-        raise ReleaseError(f"{run} holds no summary.json; pass the run folder that medsyn eval classify printed")
+        raise ReleaseError(f"{run} holds no metrics.json; pass the run folder that medsyn eval classify wrote")
     return {"summary": json.loads(path.read_text(encoding="utf-8")), "run": Path(run).name}
 
 
