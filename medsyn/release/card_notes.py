@@ -140,7 +140,13 @@ def notes_card(
         filter_line=(
             f"kept when the note uses at least {filt.get('min_symptom_coverage', 0):.0%} of the requested symptoms and "
             f"shares less than {filt.get('max_copy_score', 0):.0%} of its word 3-grams with any real note; up to "
-            f"{spec.get('max_attempts', 1)} attempts per task."
+            f"{spec.get('max_attempts', 1)} attempts per task"
+            + (
+                f"; and only when a linear classifier trained on real notes alone ranks the note's code among its top "
+                f"{spec['consistency_top_k']} (consistency filtering)."
+                if spec.get("consistency_top_k")
+                else "."
+            )
             if filt.get("on", True)
             else "off: every note is kept."
         ),

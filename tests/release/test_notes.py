@@ -172,3 +172,25 @@ def test_bad_sources_get_one_line(tmp_path, caplog):
     (tmp_path / "empty").mkdir()
     assert main(["release", "dataset", str(tmp_path / "empty"), "--dry_run"]) == 2
     assert "has no medsyn_job.json" in caplog.text
+
+
+def test_the_card_says_how_tasks_were_aimed_and_filtered(real_notes):
+    from medsyn.release.card_notes import notes_card
+
+    rows = [
+        {"id": f"N76-{i}", "icd10_code": "N76.0", "icd10_name": "Острый вагинит", "category": "N76",
+         "symptoms": ["зуд", "жжение"], "sex": "F", "age": 30 + i, "note": "Жалобы на зуд, жжение.",
+         "template": "instruction", "symptom_coverage": 1.0, "kept": True}
+        for i in range(3)
+    ]  # fmt: skip
+    meta = {"configs": [], "dataset_info": []}
+    targeted = {**SPEC, "template": "instruction", "fill_rare_to": 50, "consistency_top_k": 10}
+    card = notes_card(targeted, {"default": rows, "rejected": [], "failed": []}, meta)
+    text = " ".join(card.split())
+    assert "fewer than 50 real notes got enough tasks to reach 50 (`--fill_rare_to`" in text
+    assert "ranks the note's code among its top 10 (consistency filtering)" in text
+    assert "style example" not in text and "Symptoms, and the notes the generator was fine-tuned on" in text
+    guided = [{**r, "template": "example_guided"} for r in rows]
+    plain = " ".join(notes_card(SPEC, {"default": guided, "rejected": [], "failed": []}, meta).split())
+    assert "a category C drawn with weight" in plain and "fill_rare_to" not in plain
+    assert "consistency filtering" not in plain and "Style examples and symptoms: RuMedTop3" in plain
