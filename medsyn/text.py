@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 __all__ = [
@@ -320,27 +320,40 @@ def symptom_coverage(symptoms: list[str], note: str, scope: str = "clause", nega
     return hits / len(symptoms)
 
 
+def _clauses_at(text: str) -> Iterator[tuple[int, str]]:
+    """The clauses of ``text`` as :func:`clause_keys` cuts them, each with its start offset."""
+    start = 0
+    for sep in _CLAUSE.finditer(text):
+        yield start, text[start : sep.start()]
+        start = sep.end()
+    yield start, text[start:]
+
+
 def symptom_spans(symptoms: list[str], note: str) -> list[tuple[int, int, str]]:
     """Where the requested symptoms are found in ``note``: ``(start, end, symptom)`` character spans, in order.
 
-    A symptom counts as found as :func:`symptom_coverage` counts it (every concept key of it somewhere in the
-    note); its spans are the words that carry those keys. A word whose key belongs to several found symptoms
-    goes to the first of them.
+    A symptom counts as found as :func:`symptom_coverage` counts it: every concept key of it within one clause and
+    not denied there. Its spans are the words of such clauses that carry those keys, so a denied mention
+    («Кашля нет.») is never marked. A word whose key belongs to several found symptoms goes to the first of them.
 
     Example:
-        >>> symptom_spans(["головная боль", "кашель"], "Болит голова.")
+        >>> symptom_spans(["головная боль", "кашель"], "Болит голова. Кашля нет.")
         [(0, 5, 'головная боль'), (6, 12, 'головная боль')]
     """
-    found = text_keys(note)
-    owner: dict[str, str] = {}
-    for symptom in symptoms:
-        keys = phrase_keys(symptom)
-        if keys and keys <= found:
-            for key in keys:
-                owner.setdefault(key, symptom)
     spans = []
-    for match in _WORD.finditer(note):
-        key = word_key(match.group())
-        if key in owner:
-            spans.append((match.start(), match.end(), owner[key]))
+    for offset, clause in _clauses_at(note):
+        words = list(_WORD.finditer(clause))
+        scoped = _scoped(clause)
+        if [t for t, _ in scoped] != [w.group().lower() for w in words]:  # cannot happen while both use _WORD
+            scoped = [(w.group().lower(), False) for w in words]
+        affirmed = {k for t, negated in scoped if not negated and (k := word_key(t)) is not None}
+        owner: dict[str, str] = {}
+        for symptom in symptoms:
+            keys = phrase_keys(symptom)
+            if keys and keys <= affirmed:
+                for key in keys:
+                    owner.setdefault(key, symptom)
+        for word, (token, negated) in zip(words, scoped):
+            if not negated and (key := word_key(token)) in owner:
+                spans.append((offset + word.start(), offset + word.end(), owner[key]))
     return spans

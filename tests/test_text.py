@@ -99,3 +99,14 @@ def test_symptom_spans_mark_the_words_of_found_symptoms_only():
         ("кашель", "кашель"),
     ]  # «головная боль» is not found: «головокружение» is another complaint
     assert symptom_spans([], note) == [] and symptom_spans(["кашель"], "") == []
+
+
+def test_symptom_spans_follow_negation_and_clause_scope_as_coverage_does():
+    from medsyn.text import symptom_coverage, symptom_spans
+
+    note = "Кашля нет. Жалобы на головную боль. Боли. Сустав слева"
+    symptoms = ["кашель", "головная боль", "боли в суставах"]
+    spans = symptom_spans(symptoms, note)
+    assert [(note[a:b], s) for a, b, s in spans] == [("головную", "головная боль"), ("боль", "головная боль")]
+    assert len({s for _, _, s in spans}) / len(symptoms) == symptom_coverage(symptoms, note)
+    assert symptom_spans(["боль в спине"], "Болит голова. Спина не беспокоит.") == []

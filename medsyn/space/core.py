@@ -445,10 +445,11 @@ class Demo:
 
     def judge(self, task: Task, note: str) -> Verdict:
         """The filter's verdict on ``note`` with its coverage, copy score and the closest real note."""
-        from medsyn.text import phrase_keys, symptom_coverage, text_keys
+        from medsyn.text import symptom_coverage, symptom_spans
 
-        keys = text_keys(note)
-        found = [s for s in task.symptoms if phrase_keys(s) and phrase_keys(s) <= keys]
+        # found as the coverage counts them: within one clause, not denied («Кашля нет.» finds no «кашель»)
+        stated = {symptom for _, _, symptom in symptom_spans(task.symptoms, note)}
+        found = [s for s in task.symptoms if s in stated]
         verdict = Verdict(
             kept=bool(note.strip()),
             reasons=[] if note.strip() else ["empty"],

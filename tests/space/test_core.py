@@ -85,6 +85,8 @@ def test_stream_and_judge_on_the_tiny_model(space_demo):
     judged = space_demo.judge(task, real)
     assert judged.found == ["кашель", "насморк"] and judged.coverage == 1.0 and judged.copy_score is not None
     assert judged.closest_note
+    denied = space_demo.judge(task, "Кашля нет. Жалобы на насморк.")  # a denied symptom is neither found nor marked
+    assert denied.found == ["насморк"] and denied.missing == ["кашель"] and denied.coverage == 0.5
 
 
 def test_a_failing_endpoint_is_one_line(kg, note_filter):
