@@ -222,6 +222,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (MedsynError, MissingExtraError) as err:
         logger.error("%s", err)
         return 2
+    except OSError as err:  # a path the system refuses (under a file, read-only, no space): one line, not a traceback
+        if err.filename is None or not err.strerror:
+            raise
+        where = f"{err.filename}" + (f" -> {err.filename2}" if err.filename2 else "")
+        logger.error("%s: %s; check the path and that it can be written", where, err.strerror)
+        return 1
 
 
 if __name__ == "__main__":

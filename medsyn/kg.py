@@ -297,16 +297,32 @@ class MedicalKG:
             )
         try:
             graph = nx.node_link_graph(payload["graph"], edges="edges", directed=True, multigraph=True)
-            for _, _, data in graph.edges(data=True):
-                data["relation"]  # noqa: B018 - every edge must say what it is
+            # every node and edge holds what the methods read; an edge to a node that is missing from the node list
+            # makes networkx add that node bare, so it fails here too
             for node, data in graph.nodes(data=True):
-                if node.startswith("icd:") and not {"code", "name", "level"} <= set(data):
-                    raise KeyError(f"node {node!r} lacks {sorted({'code', 'name', 'level'} - set(data))}")
+                need = _NODE_FIELDS.get(str(node).split(":", 1)[0], ())
+                if missing := sorted(set(need) - set(data)):
+                    raise KeyError(f"node {node!r} lacks {missing}")
+            for u, v, data in graph.edges(data=True):
+                if "relation" not in data:
+                    raise KeyError(f"edge {u!r} -> {v!r} lacks 'relation'")
+                if missing := sorted(set(_EDGE_FIELDS.get(data["relation"], ())) - set(data)):
+                    raise KeyError(f"{data['relation']} edge {u!r} -> {v!r} lacks {missing}")
         except (KeyError, TypeError, nx.NetworkXError) as err:
             raise GraphFormatError(
                 f"{path} has a malformed graph section ({err!r}); rebuild it with 'medsyn kg build'"
             ) from err
         return cls(graph, payload.get("meta", {}))
+
+
+_NODE_FIELDS = {"icd": ("code", "name", "level"), "note": ("note_id", "text"), "symptom": ("name",)}
+"""Attributes each kind of node must hold, by the prefix of its id."""
+_EDGE_FIELDS = {
+    "has_symptom": ("count", "weight"),
+    "related_to": ("weight",),
+    "co_occurs": ("category", "count"),
+}
+"""Attributes each relation must hold besides ``relation``."""
 
 
 def _sha256(data: bytes) -> str:

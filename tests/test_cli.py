@@ -95,3 +95,41 @@ def test_a_graph_with_a_partial_node_is_refused(kg_path, tmp_path, caplog):
     broken.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     assert main(["kg", "show", "M54", "--graph", str(broken)]) == 2
     assert "malformed graph section" in caplog.text and "lacks ['code']" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("drop", "says"),
+    [
+        ("symptom:", "lacks ['name']"),  # the symptom nodes left out: their edges point at bare nodes
+        ("note:", "lacks ['note_id', 'text']"),
+    ],
+)
+def test_a_graph_missing_a_kind_of_node_is_refused(kg_path, tmp_path, caplog, drop, says):
+    import json
+
+    payload = json.loads(kg_path.read_text(encoding="utf-8"))
+    payload["graph"]["nodes"] = [n for n in payload["graph"]["nodes"] if not n["id"].startswith(drop)]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    assert main(["kg", "show", "M54", "--graph", str(broken)]) == 2
+    assert "malformed graph section" in caplog.text and says in caplog.text and "medsyn kg build" in caplog.text
+
+
+def test_an_edge_without_its_weight_is_refused(kg_path, tmp_path, caplog):
+    import json
+
+    payload = json.loads(kg_path.read_text(encoding="utf-8"))
+    edge = next(e for e in payload["graph"]["edges"] if e["relation"] == "has_symptom")
+    del edge["weight"]
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    assert main(["kg", "show", "M54", "--graph", str(broken)]) == 2
+    assert "has_symptom edge" in caplog.text and "lacks ['weight']" in caplog.text
+
+
+def test_a_path_the_system_refuses_is_one_line(kg_path, tmp_path, caplog):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    assert main(["kg", "show", "M54", "--graph", str(kg_path), "--plot", str(blocker / "kg.png")]) == 1
+    assert f"{blocker}" in caplog.text and "check the path" in caplog.text
+    assert "Traceback" not in caplog.text

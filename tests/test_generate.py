@@ -191,6 +191,8 @@ def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny
         [sys.executable, "scripts/show_notes.py", config.out], capture_output=True, text=True, check=True
     ).stdout
     assert "0 kept notes" in shown and "'rejected'" in shown
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "No note passed the filter yet" in card and 'load_dataset("' not in card.split("rejected = ")[0]
     rejected = load_dataset(config.out, "rejected", split="train")
     assert len(rejected) == 6 and not any(rejected["kept"]) and set(rejected["attempts"]) == {2}
     assert all(

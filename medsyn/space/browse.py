@@ -14,13 +14,39 @@ from typing import Any
 
 from medsyn.errors import MedsynError
 
-__all__ = ["CONFIGS", "resolve_source", "open_notes", "list_notes", "find_note", "TABLE_COLUMNS"]
+__all__ = [
+    "CONFIGS",
+    "RELEASE_FOLDER",
+    "RELEASE_HUB_ID",
+    "start_source",
+    "resolve_source",
+    "open_notes",
+    "list_notes",
+    "find_note",
+    "TABLE_COLUMNS",
+]
 
 logger = logging.getLogger(__name__)
 
 CONFIGS = {"kept": "default", "rejected": "rejected"}
 TABLE_COLUMNS = ["id", "icd10_code", "icd10_name", "symptoms", "symptom_coverage", "kept"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+RELEASE_FOLDER = "releases/ru-notes"
+"""The project's release as it sits in the repository."""
+RELEASE_HUB_ID = "medsyn/ru-notes"
+"""The same release on the Hub."""
+
+
+def start_source(source: str, roots: list[Path] | None = None) -> str:
+    """The dataset the browser opens first: the release folder when it is here, else the same release on the Hub.
+
+    A Space installs medsyn as a package and has no ``releases/`` folder; there the Hub copy is what a visitor can open.
+    """
+    if source == RELEASE_FOLDER and not any((root / source).is_dir() for root in [Path.cwd(), *(roots or [])]):
+        return RELEASE_HUB_ID
+    return source
 
 
 def resolve_source(source: str | None, roots: list[Path] | None = None) -> str:

@@ -141,6 +141,7 @@ def build_app(demo: Demo) -> Any:
     choices = demo.code_choices()
     examples = [c for c in EXAMPLE_CODES if c in demo.icd]
     release_roots = [Path(__file__).resolve().parents[2]]
+    first_source = browse.start_source(demo.config.dataset, release_roots)
 
     # ------------------------------------------------------------------ handlers (each is an API endpoint)
 
@@ -335,11 +336,11 @@ def build_app(demo: Demo) -> Any:
                     "quality filter; rejected ones carry the filter's reasons."
                 )
                 with gr.Row():
-                    source = gr.Textbox(value=demo.config.dataset, label="dataset folder or Hub id", scale=3)
+                    source = gr.Textbox(value=first_source, label="dataset folder or Hub id", scale=3)
                     which = gr.Radio(["kept", "rejected"], value="kept", label="notes", scale=1)
                     code_filter = gr.Textbox(label="code starts with", placeholder="e.g. M54", scale=1)
                     open_btn = gr.Button("Open", variant="primary", scale=1, elem_id="medsyn-open")
-                status = gr.Markdown(release_status(demo.config.dataset), elem_id="medsyn-browse-status")
+                status = gr.Markdown(release_status(first_source), elem_id="medsyn-browse-status")
                 rows = gr.Dataframe(
                     headers=["id", "code", "name", "requested symptoms", "coverage", "kept"],
                     interactive=False,
@@ -385,7 +386,7 @@ def build_app(demo: Demo) -> Any:
             graph, [code], [plot], api_name=False, queue=False
         ).then(on_code, [code, seed], [symptoms, sex, age, example], api_name=False, queue=False)
         try:  # the release (or the configured dataset) opens with the page when it is there
-            browse.resolve_source(demo.config.dataset, release_roots)
+            browse.resolve_source(first_source, release_roots)
             app.load(open_dataset, [source, which, code_filter], [status, rows], api_name=False)
         except MedsynError:
             pass

@@ -40,3 +40,11 @@ def test_missing_sources_say_what_to_do(tmp_path, notes_folder):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MedsynError, match="holds no notes"):
         browse.open_notes(str(tmp_path / "empty"))
+
+
+def test_the_release_opens_from_the_repository_or_else_from_the_hub(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert browse.start_source("releases/ru-notes") == "medsyn/ru-notes"  # an installed Space has no releases/
+    (tmp_path / "releases" / "ru-notes").mkdir(parents=True)
+    assert browse.start_source("releases/ru-notes") == "releases/ru-notes"
+    assert browse.start_source("outputs/mine") == "outputs/mine"  # anything else is opened as given
