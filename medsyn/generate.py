@@ -310,11 +310,24 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
         GenerationAborted: nearly all of the first tasks failed, or every endpoint kept failing. What was done is
             on disk, and the same command resumes.
     """
+    from medsyn.models import check_model_path
+
+    out = Path(config.out)
+    if config.backend == "transformers" and not config.endpoint:
+        check_model_path(config.model)  # before any folder is made or the graph is loaded
+    created = not out.exists()
+    try:
+        return _run_generation(config, params or GenerationParams(), out)
+    except BaseException:
+        if created and out.is_dir() and not (out / "shards").exists():
+            shutil.rmtree(out, ignore_errors=True)  # a start that failed before any note leaves nothing in the way
+        raise
+
+
+def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path) -> dict[str, Any]:
     from medsyn.kg import load_graph
     from medsyn.release.card_notes import folder_card
 
-    params = params or GenerationParams()
-    out = Path(config.out)
     check_out_dir(out)
     if config.overwrite:
         clear_outputs(out)

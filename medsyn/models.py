@@ -63,14 +63,27 @@ def resolve_model(model: str | None) -> str:
     if model in (None, "", DEFAULT_MODEL):
         return str(convert_default_model())
     model = str(model)
-    # A Hub id is "name" or "org/name"; anything that reads as a path must exist, or the error would be about ids.
+    return str(Path(model).expanduser()) if check_model_path(model) else model
+
+
+def check_model_path(model: str | None) -> bool:
+    """Whether ``model`` reads as a local path (``True``) or a Hub id (``False``); a path must exist.
+
+    A Hub id is "name" or "org/name"; anything that reads as a path must exist, or the error would be about ids.
+
+    Raises:
+        BackendError: ``model`` reads as a path that does not exist.
+    """
+    if model in (None, "", DEFAULT_MODEL):
+        return False
+    model = str(model)
     looks_like_path = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model
     if looks_like_path and not Path(model).expanduser().exists():
         raise BackendError(
             f"model path {model} does not exist; pass a folder with config.json and weights, a Hub id such as "
             f"Qwen/Qwen2.5-1.5B-Instruct, or leave --model unset for the embedded {DEFAULT_MODEL}"
         )
-    return str(Path(model).expanduser()) if looks_like_path else model
+    return looks_like_path
 
 
 def pick_dtype(dtype: str, device: str) -> Any:
@@ -124,9 +137,10 @@ def load_model_and_tokenizer(
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(path)
         lm = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=pick_dtype(dtype, device))
-    except OSError as err:
+    except (OSError, ValueError) as err:  # a missing file, or a folder that holds no tokenizer or model
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise BackendError(
-            f"could not load model {path!r}: {err}. Pass a local folder with config.json and weights, "
+            f"could not load model {path!r}: {first}. Pass a local folder with config.json and weights, "
             f"a Hub id (online), or leave it unset for the embedded default"
         ) from err
     if adapter:

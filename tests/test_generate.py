@@ -103,9 +103,12 @@ def test_a_changed_setting_is_refused_and_overwrite_starts_afresh(tmp_path, kg_p
 def test_a_failed_start_leaves_nothing_in_the_way(tmp_path, kg_path, tiny_model_dir):
     from medsyn.errors import BackendError
 
-    with pytest.raises(BackendError):
+    with pytest.raises(BackendError, match="does not exist"):
         run_generation(_config(tmp_path, kg_path, tmp_path / "no-such-model", n=2), PARAMS)
-    assert not (tmp_path / "out" / "shards").exists()
+    assert not (tmp_path / "out").exists()  # refused before any folder is made
+    with pytest.raises(BackendError):  # a model that exists but does not load: the folder made for it goes again
+        run_generation(_config(tmp_path, kg_path, tmp_path, n=2), PARAMS)
+    assert not (tmp_path / "out").exists()
     # the folder holds no note, so the corrected command is not refused for its other settings
     assert run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=2), PARAMS)["generated_now"] == 2
 
