@@ -75,6 +75,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max_batch_limit", type=int, default=1024, help="stop the --max_batch search here")
     p.add_argument("--trl", action="store_true", help="also compare with trl.SFTTrainer (needs pip install trl)")
     p.add_argument("--trl_steps", type=int, default=20, help="steps per trainer in the TRL comparison")
+    p.add_argument(
+        "--peak_tflops",
+        type=float,
+        default=None,
+        help="the GPU's dense bf16 peak for a second MFU column (default: from its name, e.g. 989 for H100/H200 SXM)",
+    )
     args = p.parse_args(argv)
     if args.smoke:
         args.hidden, args.intermediate, args.layers, args.heads, args.vocab = 64, 128, 2, 4, 1000
@@ -308,8 +314,10 @@ def main(argv: list[str] | None = None) -> int:
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    peak = args.peak_tflops or spec_peak_tflops(device)
     for r in results.values():
         r["mfu"] = 4 * r["params"] * r["real_tokens_per_s"] / (rate * 1e12)
+        r["mfu_spec"] = 4 * r["params"] * r["real_tokens_per_s"] / (peak * 1e12) if peak else float("nan")
     shape = f"hidden {args.hidden}, intermediate {args.intermediate}, {args.layers} layers, {args.heads} heads, "
     shape += f"vocab {args.vocab}"
     md = [
@@ -320,22 +328,24 @@ def main(argv: list[str] | None = None) -> int:
         f"packed step, {args.baseline_batch} per padded step, drawn from the instruction data (median {lengths[n // 2]} tokens, max {lengths[-1]}; "
         f"{'measured with ' + args.tokenizer if args.tokenizer else f'estimated at {args.chars_per_token} chars/token'}"
         f"). Attention: {args.attn}; gradient checkpointing: {args.gradient_checkpointing}. Measured bf16 matmul rate: "
-        f"{rate:.0f} TFLOP/s. MFU = 4 x params x real tokens/s / that rate.",
+        f"{rate:.0f} TFLOP/s. MFU = 4 x params x real tokens/s / that rate; spec MFU divides by the GPU's dense "
+        f"bf16 peak ({f'{peak:.0f} TFLOP/s' if peak else 'unknown for this GPU; pass --peak_tflops'}), the usual "
+        "definition, and reads lower.",
         "",
-        "| loop | real tokens/s | padding share | peak memory (GiB) | MFU |",
-        "|---|---|---|---|---|",
+        "| loop | real tokens/s | padding share | peak memory (GiB) | MFU (measured rate) | MFU (spec peak) |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         md.append(
             f"| {name} | {r['real_tokens_per_s']:,.0f} | {r['padding_share']:.0%} | {r['peak_memory_gib']:.1f} | "
-            f"{r['mfu']:.1%} |"
+            f"{r['mfu']:.1%} | {r['mfu_spec']:.1%} |"
         )
     md.append("")
     if args.max_batch:
-        fits, tokens = largest_batch(args, rng, device, dtype)
+        fits, tokens, why = largest_batch(args, rng, device, dtype)
         md.append(
             f"Largest packed batch without gradient checkpointing: {fits} examples (about {tokens:,.0f} tokens) per "
-            "micro-batch; the next doubling ran out of memory."
+            f"micro-batch; {why}."
         )
         md.append("")
     md.append(
@@ -356,13 +366,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(math.isfinite(r["real_tokens_per_s"]) for r in results.values()) else 1
 
 
-def largest_batch(args: argparse.Namespace, rng: random.Random, device: Any, dtype: Any) -> tuple[int, float]:
-    """The largest ``examples_per_batch`` (doubling from the configured one) whose medsyn step fits in memory."""
+def largest_batch(args: argparse.Namespace, rng: random.Random, device: Any, dtype: Any) -> tuple[int, float, str]:
+    """The largest ``examples_per_batch`` (doubling from the configured one) whose medsyn step fits in memory.
+
+    Returns:
+        ``(examples, tokens per micro-batch, why the search stopped)``.
+    """
     import copy
 
     import torch
 
     fits, tokens, k = 0, 0.0, args.examples_per_batch
+    why = f"the search stopped at --max_batch_limit {args.max_batch_limit} without running out of memory"
     while k <= args.max_batch_limit:
         trial = copy.copy(args)
         trial.examples_per_batch, trial.steps, trial.warmup = k, 1, 1
@@ -370,6 +385,7 @@ def largest_batch(args: argparse.Namespace, rng: random.Random, device: Any, dty
         try:
             run_medsyn(trial, examples, device, dtype)
         except torch.OutOfMemoryError:
+            why = f"{k} ran out of memory"
             break
         finally:
             gc.collect()
@@ -378,7 +394,30 @@ def largest_batch(args: argparse.Namespace, rng: random.Random, device: Any, dty
         fits, tokens = k, sum(len(e["input_ids"]) for e in examples) / 2
         logger.info("%d examples per micro-batch fit (%.0f tokens)", k, tokens)
         k *= 2
-    return fits, tokens
+    return fits, tokens, why
+
+
+SPEC_BF16_TFLOPS = {
+    "H200": 989.0,
+    "H100 SXM": 989.0,
+    "H100 PCIE": 756.0,
+    "H100 NVL": 835.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+}
+"""Dense bf16 tensor-core peaks from NVIDIA's data sheets (without sparsity), by a part of the device name."""
+
+
+def spec_peak_tflops(device: Any) -> float | None:
+    """The data-sheet dense bf16 peak of ``device``'s GPU, or ``None`` when it is not in the table (or no GPU)."""
+    import torch
+
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device).upper()
+    if "H100" in name and not any(k in name for k in ("PCIE", "NVL")):
+        return SPEC_BF16_TFLOPS["H100 SXM"]  # "NVIDIA H100 80GB HBM3" is the SXM part
+    return next((v for k, v in SPEC_BF16_TFLOPS.items() if k in name), None)
 
 
 def compare_with_trl(args: argparse.Namespace, rng: random.Random, device: Any, dtype: Any) -> str:
