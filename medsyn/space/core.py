@@ -125,6 +125,7 @@ class Verdict:
     copy_score: float | None = None
     lcs_words: int | None = None
     closest_note: str | None = None  # the real note that shares most word 3-grams with it
+    filtered: bool = False  # whether the quality filter judged it (off: ``kept`` only says the note is not empty)
 
 
 def _ordinal(code: str) -> int:
@@ -460,7 +461,7 @@ class Demo:
         if self.note_filter is None or not note.strip():
             return verdict
         result = self.note_filter.check(note, task.symptoms, task.example_note)
-        verdict.kept, verdict.reasons = result.keep, list(result.reasons)
+        verdict.kept, verdict.reasons, verdict.filtered = result.keep, list(result.reasons), True
         verdict.copy_score = result.metrics.get("copy_score")
         lcs = result.metrics.get("lcs_words")
         verdict.lcs_words = None if lcs is None else int(lcs)

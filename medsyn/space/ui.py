@@ -108,7 +108,10 @@ def symptom_rows(info: CodeInfo) -> list[list[Any]]:
 
 
 def verdict_markdown(verdict: Verdict, seconds: float | None = None, pieces: int = 0) -> str:
-    head = "✓ **kept** by the quality filter" if verdict.kept else "✗ **rejected** by the quality filter"
+    if not verdict.filtered:
+        head = "not judged: this Space runs without the quality filter" if verdict.kept else "✗ **empty** note"
+    else:
+        head = "✓ **kept** by the quality filter" if verdict.kept else "✗ **rejected** by the quality filter"
     lines = [head + (": " + "; ".join(verdict.reasons) if verdict.reasons else "")]
     found = ", ".join(f"«{s}»" for s in verdict.found) or "none"
     missing = ", ".join(f"«{s}»" for s in verdict.missing) or "none"

@@ -38,3 +38,16 @@ def test_app_serves_on_the_spaces_port(kg_path, sim_url, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_front_matter_names_the_gradio_it_was_tested_with():
+    import gradio
+    import yaml
+
+    space = Path(__file__).resolve().parents[2] / "spaces" / "medsyn-demo"
+    meta = yaml.safe_load((space / "README.md").read_text(encoding="utf-8").split("---")[1])
+    assert meta["sdk"] == "gradio" and meta["sdk_version"] == gradio.__version__
+    assert meta["app_file"] == "app.py" and (space / meta["app_file"]).exists()
+    assert {"medsyn/ru-notes", "medsyn/ru-icd10-kg"} <= set(meta["datasets"]) and meta["license"] and meta["tags"]
+    requirements = (space / "requirements.txt").read_text(encoding="utf-8")
+    assert "medsyn[space," in requirements and "download.pytorch.org/whl/cpu" in requirements

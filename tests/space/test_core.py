@@ -97,3 +97,14 @@ def test_a_failing_endpoint_is_one_line(kg, note_filter):
     task = demo.make_task("M54", ["боль в пояснице"], "F", 40, 0)
     with pytest.raises(MedsynError, match=r"the endpoint http://127\.0\.0\.1:\d+ failed \(connection\)"):
         list(demo.stream(demo.generator(None, demo.params(), 0), task))
+
+
+def test_the_verdict_says_when_no_filter_judged_the_note():
+    from medsyn.space.core import Verdict
+    from medsyn.space.ui import verdict_markdown
+
+    unjudged = Verdict(kept=True, reasons=[], coverage=1.0, found=["кашель"], missing=[])
+    assert "without the quality filter" in verdict_markdown(unjudged) and "kept" not in verdict_markdown(unjudged)
+    judged = Verdict(kept=False, reasons=["symptom_coverage 0.00 < 0.50"], coverage=0.0, found=[], missing=["кашель"],
+                     filtered=True)  # fmt: skip
+    assert "rejected** by the quality filter: symptom_coverage 0.00 < 0.50" in verdict_markdown(judged)
