@@ -77,7 +77,9 @@ def notes_card(
 
     kept = groups.get("default", [])
     done = kept + groups.get("rejected", [])
-    model = spec.get("served_model") or spec.get("model")
+    from medsyn.release.notes import public_name
+
+    model = public_name(spec.get("served_model") or spec.get("model"))
     lic = model_license(model if spec.get("backend") != "endpoint" else spec.get("served_model") or model)
     ages = [r["age"] for r in kept] or [0]
     n_symptoms = [len(r["symptoms"]) for r in done] or [0]

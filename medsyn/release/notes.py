@@ -33,6 +33,7 @@ __all__ = [
     "DatasetReleaseArgs",
     "CONFIGS",
     "read_notes_source",
+    "public_name",
     "privacy_gate",
     "build_dataset_release",
     "validate_dataset_release",
@@ -112,6 +113,15 @@ def read_notes_source(source: str | Path) -> tuple[dict[str, list[dict[str, Any]
         if not any(groups.values()):
             raise ReleaseError(f"{source} holds neither shards/ nor parquet files under data/; nothing to release")
     return groups, spec, config
+
+
+def public_name(model: Any) -> Any:
+    """``model`` as a release may show it: a local path becomes its folder's name; ids and names stay."""
+    if not isinstance(model, str):
+        return model
+    if model.startswith(("/", "./", "../", "~")) or "\\" in model or model.count("/") > 1:
+        return Path(model).name
+    return model
 
 
 # -- the privacy gate --------------------------------------------------------------------------------------------------
@@ -199,6 +209,18 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         row["copy_score"] = score
     dropped = set(near)
     groups = {k: [r for r in v if r["id"] not in dropped] for k, v in groups.items()}
+    # a model given as a local folder is named by the folder, never by a path on the machine that generated
+    for rows in groups.values():
+        for row in rows:
+            row["model"] = public_name(row.get("model"))
+    spec = {**spec, "model": public_name(spec.get("model"))}
+    if config:
+        import yaml
+
+        saved = yaml.safe_load(config) or {}
+        if isinstance(saved, dict) and public_name(saved.get("model")) != saved.get("model"):
+            saved["model"] = public_name(saved["model"])
+            config = yaml.safe_dump(saved, allow_unicode=True, sort_keys=False)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

@@ -44,7 +44,7 @@ def _generated_folder(root: Path, real_notes: list[dict[str, str]], plant: str |
                 "symptoms": ["головная боль", "кашель"], "sex": "F" if i % 2 else "M", "age": 30 + i,
                 "example_id": example["id"], "prompt": f"Пример записи: {example['text']}\nЗапись врача:",
                 "note": plant if (plant and i == 5) else note, "template": "example_guided",
-                "model": "gemma-3-270m", "adapter": "gemma-3-270m-ru-notes", "backend": "transformers",
+                "model": "/home/alice/models/gemma-3-270m", "adapter": "gemma-3-270m-ru-notes", "backend": "transformers",
                 "endpoint": "http://gpu7.internal:8000", "symptom_coverage": 1.0, "kept": i % 4 != 0,
                 "filter_reasons": [] if i % 4 else ["symptom_coverage 0.00 < 0.50"], "attempts": 1,
             }
@@ -52,7 +52,9 @@ def _generated_folder(root: Path, real_notes: list[dict[str, str]], plant: str |
     with ShardWriter(out) as writer:
         writer.write(records)
     (out / "medsyn_job.json").write_text(json.dumps({"fingerprint": "x", "job": SPEC}), encoding="utf-8")
-    (out / "medsyn_config.yaml").write_text("n: 24\nseed: 0\n", encoding="utf-8")
+    (out / "medsyn_config.yaml").write_text(
+        "n: 24\nseed: 0\nmodel: /home/alice/models/gemma-3-270m\n", encoding="utf-8"
+    )
     return out
 
 
@@ -100,6 +102,9 @@ def test_real_text_never_ships(release, real_notes):
                 assert not any(text in value for text in real)
     text = "\n".join(p.read_text(encoding="utf-8") for p in folder.rglob("*") if p.suffix in (".md", ".json", ".yaml"))
     assert not any(t in text for t in real) and "gpu7.internal" not in text
+    # a model loaded from a local folder is named by the folder, in rows and in the saved config
+    assert "/home/alice" not in text and all(r["model"] == "gemma-3-270m" for r in rows)
+    assert "model: gemma-3-270m" in (folder / "medsyn_config.yaml").read_text(encoding="utf-8")
 
 
 def test_a_planted_real_note_stops_the_release_unless_dropped(tmp_path, real_notes):
