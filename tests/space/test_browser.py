@@ -9,6 +9,7 @@ use everyday complaint words, so that symptoms are found; the API tests cover th
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,19 @@ def page(browser, endpoint_space_url):
     page.close()
 
 
+def _settled_tokens(page, quiet_s: float = 1.5, timeout_s: float = 60) -> list[str]:
+    """The task's symptom tokens once they have not changed for ``quiet_s`` (handlers still running can change them)."""
+    last, since, deadline = None, time.monotonic(), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = page.locator("#medsyn-task-symptoms .token").all_inner_texts()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+        page.wait_for_timeout(250)
+    raise AssertionError(f"the task's symptoms kept changing for {timeout_s} s: {last}")
+
+
 def test_pick_sample_generate_highlight(page, shots):
     page.locator("button", has_text="J06").first.click()  # an example code
     page.locator("#medsyn-hierarchy", has_text="J06 · Острые инфекции").wait_for(timeout=60_000)
@@ -64,25 +78,29 @@ def test_pick_sample_generate_highlight(page, shots):
     assert page.locator("#medsyn-graph .scatterlayer .point").count() > 14  # symptoms, related codes, the code
     assert "ДОРСОПАТИИ" in page.locator("#medsyn-hierarchy").inner_text()
 
-    before = page.locator("#medsyn-task-symptoms .token").all_inner_texts()
+    # the code's own task (drawn after the plot) must land before the next draw, or it could overwrite that draw
+    before = _settled_tokens(page)
     page.click("#medsyn-draw")
     page.wait_for_function(
         "b => JSON.stringify([...document.querySelectorAll('#medsyn-task-symptoms .token')].map(t => t.innerText)) != b",
         arg=json.dumps(before, ensure_ascii=False),
     )
-    assert 2 <= page.locator("#medsyn-task-symptoms .token").count() <= 5
+    assert 2 <= len(_settled_tokens(page)) <= 5
     typed = page.locator("#medsyn-task-symptoms input")
     typed.fill("слабость")
     typed.press("Enter")
-    page.locator("#medsyn-task-symptoms .token", has_text="слабость").wait_for()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#medsyn-task-symptoms .token')].some(t => t.innerText.trim() == 'слабость')"
+    )
     page.keyboard.press("Escape")
+    assert "слабость" in [t.strip() for t in _settled_tokens(page)]
 
     page.click("#medsyn-generate")
     page.locator("#medsyn-verdict", has_text="quality filter").wait_for(timeout=60_000)
     note = page.locator("#medsyn-note")
     assert "слабость" in note.inner_text()
     legend = note.locator("[data-testid='highlighted-text:category-legend'] .legend-item").all_inner_texts()
-    assert "слабость" in legend, legend
+    assert "слабость" in legend, (legend, page.locator("#medsyn-verdict").inner_text())
     marked = note.locator(".token.highlighted").all_inner_texts()
     assert any(m.strip().lower() == "слабость" for m in marked), marked
     assert "symptom coverage" in page.locator("#medsyn-verdict").inner_text()
