@@ -313,9 +313,27 @@ def consistency_main(argv: list[str] | None = None) -> int:
     writer.write(rows)
     counts = writer.finalize(card=report.consistency_card(args.source, result))
     out = Path(args.out)
+    _carry_job(Path(args.source), out, args.top_k)
     report.write_json(out / "consistency.json", result)
     plot = report.plot_consistency(result, out / "consistency.png")
     md = report.consistency_markdown(result, args.source, [plot.name])
     (out / "consistency.md").write_text(md, encoding="utf-8")
     sys.stdout.write(md.split("## Per code")[0] + f"kept {counts['kept']}, rejected {counts['rejected']}: {out}\n")
     return 0
+
+
+def _carry_job(source: Path, out: Path, top_k: int) -> None:
+    """Give the filtered folder its source's job settings, with the post hoc check in them, so it can be released."""
+    import json
+
+    job_path = source / "medsyn_job.json"
+    if not job_path.exists():
+        return
+    from medsyn.generate import fingerprint
+
+    spec = json.loads(job_path.read_text(encoding="utf-8"))["job"]
+    spec = {**spec, "consistency_top_k": top_k, "consistency_post_hoc": True}
+    payload = {"fingerprint": fingerprint(spec), "job": spec}
+    (out / "medsyn_job.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    if (source / "medsyn_config.yaml").exists():  # it makes the unfiltered notes; the card says to filter after
+        (out / "medsyn_config.yaml").write_text((source / "medsyn_config.yaml").read_text(encoding="utf-8"), "utf-8")

@@ -145,7 +145,13 @@ def notes_card(
             f"{spec.get('max_attempts', 1)} attempts per task"
             + (
                 f"; and only when a linear classifier trained on real notes alone ranks the note's code among its top "
-                f"{spec['consistency_top_k']} (consistency filtering)."
+                f"{spec['consistency_top_k']} (consistency filtering"
+                + (
+                    ", applied after generation with `medsyn eval consistency`: a note it turned down was not "
+                    "written again)."
+                    if spec.get("consistency_post_hoc")
+                    else ")."
+                )
                 if spec.get("consistency_top_k")
                 else "."
             )

@@ -255,7 +255,12 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         load_id=args.repo_id,
         reproduce=(
             "`medsyn generate --config medsyn_config.yaml --out ru-notes` with this folder's `medsyn_config.yaml` "
-            "(the same seed gives the same tasks; a larger `--n` adds more)."
+            "(the same seed gives the same tasks; a larger `--n` adds more)"
+            + (
+                f", then `medsyn eval consistency ru-notes --top_k {spec['consistency_top_k']} --out ru-notes-consistent`."
+                if spec.get("consistency_post_hoc")
+                else "."
+            )
         ),
         job_fingerprint=_fingerprint(spec),
         plots=plots,

@@ -77,6 +77,8 @@ def test_consistency_command_on_a_folder_in_progress(tmp_path, small_split, caps
     rows[0]["category"] = rows[0]["icd10_code"] = "J06"  # a back-pain note written for a cold
     writer.write(rows)
     writer.close()
+    (src / "medsyn_job.json").write_text(json.dumps({"fingerprint": "x", "job": {"seed": 0, "consistency_top_k": 0}}))
+    (src / "medsyn_config.yaml").write_text("n: 12\nseed: 0\n")
     real = tmp_path / "real.jsonl"
     real.write_text(
         "".join(json.dumps({"idx": n["id"], "symptoms": n["text"], "code": n["code"]}) + "\n" for n in train)
@@ -89,5 +91,9 @@ def test_consistency_command_on_a_folder_in_progress(tmp_path, small_split, caps
     for name in ("README.md", "consistency.md", "consistency.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert "k = 1" in capsys.readouterr().out
+    # the filtered folder carries its source's job, with the post hoc check in it, so that it can be released
+    job = json.loads((tmp_path / "out" / "medsyn_job.json").read_text())["job"]
+    assert job == {"seed": 0, "consistency_top_k": 1, "consistency_post_hoc": True}
+    assert (tmp_path / "out" / "medsyn_config.yaml").read_text() == "n: 12\nseed: 0\n"
     with pytest.raises(MedsynError, match="new folder"):
         consistency_main([str(src), "--out", str(src)])

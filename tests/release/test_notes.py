@@ -195,6 +195,10 @@ def test_the_card_says_how_tasks_were_aimed_and_filtered(real_notes):
     assert "fewer than 50 real notes got enough tasks to reach 50 (`--fill_rare_to`" in text
     assert "ranks the note's code among its top 10 (consistency filtering)" in text
     assert "style example" not in text and "Symptoms, and the notes the generator was fine-tuned on" in text
+    post_hoc = notes_card(
+        {**targeted, "consistency_post_hoc": True}, {"default": rows, "rejected": [], "failed": []}, meta
+    )
+    assert "applied after generation with `medsyn eval consistency`" in " ".join(post_hoc.split())
     guided = [{**r, "template": "example_guided"} for r in rows]
     plain = " ".join(notes_card(SPEC, {"default": guided, "rejected": [], "failed": []}, meta).split())
     assert "a category C drawn with weight" in plain and "fill_rare_to" not in plain
