@@ -194,7 +194,7 @@ class ShardWriter:
         records = read_shards(self.shard_dir)
         rank = {tid: i for i, tid in enumerate(order or [])}
         records.sort(key=lambda r: (rank.get(r["id"], len(rank)), r["id"]))
-        counts, files = {}, {}
+        counts, files, sizes = {}, {}, {}
         for split_dir, name, columns in (
             ("data", "kept", FEATURES),
             ("rejected", "rejected", FEATURES),
@@ -219,11 +219,13 @@ class ShardWriter:
             file_name = f"train-{len(rows):06d}-{digest}.parquet"
             features = datasets.Features({k: _feature(v) for k, v in columns.items()})
             table = {k: [r[k] for r in rows] for k in columns}
-            datasets.Dataset.from_dict(table, features=features).to_parquet(str(target / file_name))
+            ds = datasets.Dataset.from_dict(table, features=features)
+            ds.to_parquet(str(target / file_name))
             files[split_dir] = f"{split_dir}/{file_name}"
+            sizes[split_dir] = ds.data.nbytes
         if not counts["kept"] and counts["rejected"]:
             logger.warning("no note passed the filter; load the 'rejected' config to see why")
-        meta = configs_meta(files, counts)
+        meta = configs_meta(files, counts, sizes=sizes)
         if callable(card):
             text = card(records, meta)
         else:
@@ -252,7 +254,10 @@ def _features_yaml(columns: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def configs_meta(
-    files: dict[str, str], counts: dict[str, int], features: dict[str, dict[str, Any]] | None = None
+    files: dict[str, str],
+    counts: dict[str, int],
+    features: dict[str, dict[str, Any]] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The card's ``configs`` (which files each config reads) and ``dataset_info`` (features and row counts).
 
@@ -260,6 +265,8 @@ def configs_meta(
         files: folder (``data``, ``rejected``, ``failed``) → the parquet path it holds, relative to the card.
         counts: rows per config name (``kept`` for ``default``).
         features: columns per config name, when they differ from the writer's (a release drops and adds some).
+        sizes: folder → the split's size in bytes as Arrow holds it; ``datasets`` warns about a card whose splits
+            lack ``num_bytes``.
     """
     configs, infos = [], []
     for split_dir, config_name, columns in (
@@ -277,7 +284,7 @@ def configs_meta(
             {
                 "config_name": config_name,
                 "features": _features_yaml((features or {}).get(config_name, columns)),
-                "splits": [{"name": "train", "num_examples": rows}],
+                "splits": [{"name": "train", "num_bytes": (sizes or {}).get(split_dir, 0), "num_examples": rows}],
             }
         )
     if "data" not in files and len(configs) > 1:

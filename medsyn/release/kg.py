@@ -90,13 +90,14 @@ def build_kg_release(args: KGReleaseArgs, out: str | Path) -> dict[str, Any]:
         (out / name).mkdir()
         path = f"{name}/train-00000-of-00001.parquet"
         columns = {k: [r[k] for r in rows] for k in TABLES[name]}
-        datasets.Dataset.from_dict(columns, features=features).to_parquet(str(out / path), batch_size=ROW_GROUP)
+        ds = datasets.Dataset.from_dict(columns, features=features)
+        ds.to_parquet(str(out / path), batch_size=ROW_GROUP)
         configs.append({"config_name": name, "data_files": [{"split": "train", "path": path}]})
         infos.append(
             {
                 "config_name": name,
                 "features": [{"name": k, "dtype": v} for k, v in TABLES[name].items()],
-                "splits": [{"name": "train", "num_examples": len(rows)}],
+                "splits": [{"name": "train", "num_bytes": ds.data.nbytes, "num_examples": len(rows)}],
             }
         )
     configs[0]["default"] = True

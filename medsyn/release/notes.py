@@ -168,7 +168,7 @@ def _features(name: str) -> dict[str, Any]:
     return out
 
 
-def _write_config(out: Path, folder: str, name: str, rows: list[dict[str, Any]]) -> str:
+def _write_config(out: Path, folder: str, name: str, rows: list[dict[str, Any]]) -> tuple[str, int]:
     import datasets
 
     from medsyn.writer import _feature
@@ -179,8 +179,9 @@ def _write_config(out: Path, folder: str, name: str, rows: list[dict[str, Any]])
     features = datasets.Features({k: _feature(v) for k, v in columns.items()})
     table = {k: [r.get(k) for r in rows] for k in columns}
     path = target / "train-00000-of-00001.parquet"
-    datasets.Dataset.from_dict(table, features=features).to_parquet(str(path), batch_size=ROW_GROUP)
-    return f"{folder}/{path.name}"
+    ds = datasets.Dataset.from_dict(table, features=features)
+    ds.to_parquet(str(path), batch_size=ROW_GROUP)
+    return f"{folder}/{path.name}", ds.data.nbytes
 
 
 def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str, Any]:
@@ -224,7 +225,9 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    files = {folder: _write_config(out, folder, name, groups[name]) for folder, name in CONFIGS if groups[name]}
+    written = {folder: _write_config(out, folder, name, groups[name]) for folder, name in CONFIGS if groups[name]}
+    files = {folder: path for folder, (path, _) in written.items()}
+    sizes = {folder: size for folder, (_, size) in written.items()}
     (out / JOB_FILE).write_text(
         json.dumps({"job": spec, "fingerprint": _fingerprint(spec)}, ensure_ascii=False, indent=2), encoding="utf-8"
     )
@@ -246,7 +249,7 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     from medsyn.writer import configs_meta
 
     counts = {"kept" if name == "default" else name: len(rows) for name, rows in groups.items()}
-    meta = configs_meta(files, counts, features={name: _features(name) for _, name in CONFIGS})
+    meta = configs_meta(files, counts, features={name: _features(name) for _, name in CONFIGS}, sizes=sizes)
     card = notes_card(
         spec,
         groups,

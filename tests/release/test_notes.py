@@ -203,3 +203,12 @@ def test_the_card_says_how_tasks_were_aimed_and_filtered(real_notes):
     plain = " ".join(notes_card(SPEC, {"default": guided, "rejected": [], "failed": []}, meta).split())
     assert "a category C drawn with weight" in plain and "fill_rare_to" not in plain
     assert "consistency filtering" not in plain and "Style examples and symptoms: RuMedTop3" in plain
+
+
+def test_loading_a_release_warns_about_nothing_in_its_card(release, caplog):
+    from datasets import load_dataset
+
+    folder, _ = release
+    with caplog.at_level(logging.WARNING):
+        load_dataset(str(folder), "rejected", split="train")
+    assert "malformed" not in caplog.text  # every split states num_bytes and num_examples
