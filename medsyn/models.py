@@ -77,13 +77,18 @@ def check_model_path(model: str | None) -> bool:
     if model in (None, "", DEFAULT_MODEL):
         return False
     model = str(model)
-    looks_like_path = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model
-    if looks_like_path and not Path(model).expanduser().exists():
+    path_like = looks_like_path(model)
+    if path_like and not Path(model).expanduser().exists():
         raise BackendError(
             f"model path {model} does not exist; pass a folder with config.json and weights, a Hub id such as "
             f"Qwen/Qwen2.5-1.5B-Instruct, or leave --model unset for the embedded {DEFAULT_MODEL}"
         )
-    return looks_like_path
+    return path_like
+
+
+def looks_like_path(model: str) -> bool:
+    """Whether a ``--model`` value names a local folder rather than a Hub id ("name" or "org/name")."""
+    return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model
 
 
 def pick_dtype(dtype: str, device: str) -> Any:

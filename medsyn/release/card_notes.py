@@ -49,6 +49,29 @@ def _classify_tables(classify: dict[str, Any] | None) -> dict[str, str] | None:
     return {"run": classify["run"], "table": classify_table(summary), "gains": gain_table(summary)}
 
 
+def _filter_line(spec: dict[str, Any]) -> str:
+    """What the card says about the filter: symptoms and copying, then consistency when it ran."""
+    filt = spec.get("filter", {})
+    if not filt.get("on", True):
+        return "off: every note is kept."
+    line = (
+        f"kept when the note uses at least {filt.get('min_symptom_coverage', 0):.0%} of the requested symptoms and "
+        f"shares less than {filt.get('max_copy_score', 0):.0%} of its word 3-grams with any real note; up to "
+        f"{spec.get('max_attempts', 1)} attempts per task"
+    )
+    if not spec.get("consistency_top_k"):
+        return line + "."
+    line += (
+        f"; and only when a linear classifier trained on real notes alone ranks the note's code among its top "
+        f"{spec['consistency_top_k']} (consistency filtering"
+    )
+    if spec.get("consistency_post_hoc"):
+        line += (
+            ", applied after generation with `medsyn eval consistency`: a note it turned down was not written again"
+        )
+    return line + ")."
+
+
 def notes_card(
     spec: dict[str, Any],
     groups: dict[str, list[dict[str, Any]]],
@@ -139,25 +162,7 @@ def notes_card(
             else "run in-process with transformers"
         ),
         sampling=", ".join(f"{k} {v!r}" for k, v in gen.items()) or "—",
-        filter_line=(
-            f"kept when the note uses at least {filt.get('min_symptom_coverage', 0):.0%} of the requested symptoms and "
-            f"shares less than {filt.get('max_copy_score', 0):.0%} of its word 3-grams with any real note; up to "
-            f"{spec.get('max_attempts', 1)} attempts per task"
-            + (
-                f"; and only when a linear classifier trained on real notes alone ranks the note's code among its top "
-                f"{spec['consistency_top_k']} (consistency filtering"
-                + (
-                    ", applied after generation with `medsyn eval consistency`: a note it turned down was not "
-                    "written again)."
-                    if spec.get("consistency_post_hoc")
-                    else ")."
-                )
-                if spec.get("consistency_top_k")
-                else "."
-            )
-            if filt.get("on", True)
-            else "off: every note is kept."
-        ),
+        filter_line=_filter_line(spec),
         job_fingerprint=job_fingerprint,
         reproduce=reproduce,
         quality=_quality_rows(quality),

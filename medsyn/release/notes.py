@@ -117,11 +117,9 @@ def read_notes_source(source: str | Path) -> tuple[dict[str, list[dict[str, Any]
 
 def public_name(model: Any) -> Any:
     """``model`` as a release may show it: a local path becomes its folder's name; ids and names stay."""
-    if not isinstance(model, str):
-        return model
-    if model.startswith(("/", "./", "../", "~")) or "\\" in model or model.count("/") > 1:
-        return Path(model).name
-    return model
+    from medsyn.models import looks_like_path
+
+    return Path(model).name if isinstance(model, str) and looks_like_path(model) else model
 
 
 # -- the privacy gate --------------------------------------------------------------------------------------------------
