@@ -29,9 +29,10 @@ demo: setup
 	$(BIN)/python scripts/show_notes.py outputs/ru-notes --n 3
 
 test: setup
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not gpu"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: setup
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/test_layers.py
 	$(BIN)/ruff check medsyn scripts tests benchmarks spaces
 	$(BIN)/ruff format --check medsyn scripts tests benchmarks spaces
 

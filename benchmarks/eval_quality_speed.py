@@ -30,8 +30,9 @@ def main() -> None:
     parser.add_argument("--no_write", action="store_true")
     args = parser.parse_args()
 
-    from medsyn.data import load_notes, load_rumedtop3
+    from medsyn.data import load_rumedtop3
     from medsyn.eval.quality import CopyIndex, evaluate_quality
+    from medsyn.job import load_notes
 
     real = load_rumedtop3("train")
     pool = load_notes(args.source)

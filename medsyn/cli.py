@@ -143,7 +143,7 @@ def format_code(kg, code: str, top: int = 10) -> str:
 def _generate(argv: Sequence[str]) -> int:
     from medsyn.backends import GenerationParams
     from medsyn.config import parse_args
-    from medsyn.generate import GenerateConfig, run_generation
+    from medsyn.pipeline import GenerateConfig, run_generation
 
     config, params = parse_args(
         [GenerateConfig, GenerationParams],
@@ -166,7 +166,7 @@ def _job_folder_of(argv: Sequence[str]) -> dict[str, str]:
     from pathlib import Path
 
     from medsyn.config import load_yaml
-    from medsyn.generate import JOB_FILE
+    from medsyn.job import JOB_FILE
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config")

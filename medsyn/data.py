@@ -18,11 +18,11 @@ from medsyn.paths import resource_path, rumedtop3_path
 __all__ = [
     "Note",
     "read_jsonl",
+    "read_rumedtop3_file",
     "write_jsonl",
     "load_rumedtop3",
     "load_reference",
     "load_symptom_names",
-    "load_notes",
     "REFERENCE_SETS",
 ]
 
@@ -59,7 +59,8 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
     return n
 
 
-def _rumed_rows(path: Path) -> list[Note]:
+def read_rumedtop3_file(path: Path) -> list[Note]:
+    """The notes of a file in RuMedTop3's JSON-lines format (``idx``, ``symptoms`` = the note, ``code``)."""
     notes = []
     for i, row in enumerate(read_jsonl(path)):
         if "symptoms" not in row or "code" not in row:
@@ -79,7 +80,7 @@ def load_rumedtop3(split: str = "train") -> list[Note]:
     Returns:
         A list of ``{"id", "text", "code"}`` dicts.
     """
-    return _rumed_rows(rumedtop3_path(split))
+    return read_rumedtop3_file(rumedtop3_path(split))
 
 
 # Synthetic notes of others that ship for comparison: name -> packaged file (see its README for provenance).
@@ -94,7 +95,7 @@ def load_reference(name: str = "gpt4") -> list[Note]:
     """
     if name not in REFERENCE_SETS:
         raise MedsynError(f"unknown reference notes {name!r}; choose from {sorted(REFERENCE_SETS)}")
-    return _rumed_rows(resource_path(*REFERENCE_SETS[name]))
+    return read_rumedtop3_file(resource_path(*REFERENCE_SETS[name]))
 
 
 def load_symptom_names() -> list[str]:
@@ -104,65 +105,3 @@ def load_symptom_names() -> list[str]:
         for row in read_jsonl(resource_path("rumedsymptomrec", f"{split}_v1.jsonl")):
             names.setdefault(str(row["code"]).strip().lower(), None)
     return list(names)
-
-
-# Column names that hold a note's text and its code, in the formats medsyn reads.
-_TEXT_COLUMNS = ("note", "text", "symptoms")
-_CODE_COLUMNS = ("icd10_code", "code", "category")
-
-
-def load_notes(source: str | Path) -> list[Note]:
-    """Load notes from a RuMedTop3-format JSONL file or from a dataset folder.
-
-    Args:
-        source: a ``.jsonl`` (or ``.jsonl.gz``) file with ``symptoms`` and ``code`` per line; a folder that
-            ``medsyn generate`` is still writing (its kept notes are read from ``shards/``); or any folder that
-            ``datasets.load_dataset(folder)`` reads (a finished ``medsyn generate`` folder, a release folder), whose
-            default config's rows have a text column (``note``/``text``/``symptoms``) and a code column
-            (``icd10_code``/``code``/``category``).
-
-    Returns:
-        A list of ``{"id", "text", "code"}`` dicts; codes are cut to their 3-character category.
-    """
-    source = Path(source)
-    if source.is_file() and (source.suffix in (".jsonl", ".json") or source.name.endswith(".jsonl.gz")):
-        notes = _rumed_rows(source)
-    elif source.is_dir() and (source / "shards").is_dir():
-        from medsyn.writer import is_failed, read_shards
-
-        rows = [r for r in read_shards(source / "shards") if not is_failed(r) and r.get("kept", True)]
-        notes = [{"id": r["id"], "text": r["note"], "code": r["icd10_code"]} for r in rows]
-    elif source.is_dir():
-        notes = _dataset_folder_notes(source)
-    else:
-        raise MedsynError(f"cannot read notes from {source}: expected a .jsonl file or a dataset folder")
-    for note in notes:
-        note["code"] = note["code"].split(".")[0][:3]
-    logger.info("loaded %d notes from %s", len(notes), source)
-    return notes
-
-
-def _dataset_folder_notes(source: Path) -> list[Note]:
-    """The default config's notes of a folder that ``datasets.load_dataset`` reads (all its splits)."""
-    import datasets
-
-    if not list(source.rglob("*.parquet")) and not list(source.glob("*.jsonl")) and not list(source.glob("*.csv")):
-        raise MedsynError(
-            f"{source} holds no data files; pass a folder written by 'medsyn generate', a release folder or a .jsonl"
-        )
-    try:
-        loaded = datasets.load_dataset(str(source))
-    except Exception as err:  # noqa: BLE001 - any reader error becomes one line that names the folder
-        raise MedsynError(f"datasets cannot read {source} ({type(err).__name__}: {err})") from err
-    notes: list[Note] = []
-    for split in loaded.values():
-        text_col = next((c for c in _TEXT_COLUMNS if c in split.column_names), None)
-        code_col = next((c for c in _CODE_COLUMNS if c in split.column_names), None)
-        if text_col is None or code_col is None:
-            raise MedsynError(
-                f"{source}: columns {split.column_names} hold no note text ({'/'.join(_TEXT_COLUMNS)}) or no "
-                f"code ({'/'.join(_CODE_COLUMNS)})"
-            )
-        ids = split["id"] if "id" in split.column_names else [f"{source.name}-{i}" for i in range(len(split))]
-        notes += [{"id": str(i), "text": t, "code": c} for i, t, c in zip(ids, split[text_col], split[code_col])]
-    return notes

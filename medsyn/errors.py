@@ -12,6 +12,8 @@ __all__ = [
     "GraphFormatError",
     "ConfigError",
     "BackendError",
+    "GenerationAborted",
+    "ReleaseError",
     "MissingExtraError",
     "require",
 ]
@@ -44,6 +46,14 @@ class ConfigError(MedsynError):
 
 class BackendError(MedsynError):
     """A generation backend that failed to load or answered with something unusable."""
+
+
+class GenerationAborted(BackendError):
+    """The run stopped early (nearly every first task failed, or every endpoint kept failing); nothing is lost."""
+
+
+class ReleaseError(MedsynError):
+    """A release that cannot be built or does not validate; the message says what to fix."""
 
 
 class MissingExtraError(ImportError):

@@ -7,7 +7,7 @@ dataset row needs. A request that fails for good (a 4xx answer, retries exhauste
 that names the error; the job never counts it as done, so a re-run tries it again.
 
 Example:
-    >>> gen = NoteGenerator(GenerateConfig(), GenerationParams())      # doctest: +SKIP
+    >>> gen = NoteGenerator(GeneratorConfig(), GenerationParams())      # doctest: +SKIP
     >>> gen.load()                                                      # doctest: +SKIP
     >>> task = gen.task("M54.5", symptoms=["боль в пояснице"], age=52) # doctest: +SKIP
     >>> gen.generate([task])[0]["note"]                                 # doctest: +SKIP
@@ -20,23 +20,24 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medsyn.backends import Backend, GenerationParams, get_backend
 from medsyn.backends.base import Generation, clean_generation, request_seed
-from medsyn.models import DEFAULT_MODEL
+from medsyn.errors import ConfigError
+from medsyn.models import DEFAULT_MODEL, default_adapter_path
 from medsyn.prompts import get_prompt_builder
 from medsyn.sampling import Task, TaskSampler
 from medsyn.text import symptom_coverage
 
 if TYPE_CHECKING:
-    from medsyn.generate import GenerateConfig
     from medsyn.kg import MedicalKG
 
 __all__ = [
+    "GeneratorConfig",
     "NoteGenerator",
     "StreamUpdate",
     "adapter_hash",
@@ -59,10 +60,6 @@ def resolve_adapter(model: str, adapter: str | None, backend: str = "transformer
     if adapter != "auto":
         return adapter
     if backend != "transformers" or model not in (DEFAULT_MODEL, "", None):
-        return None
-    try:
-        from medsyn.finetune import default_adapter_path
-    except ImportError:
         return None
     path = default_adapter_path()
     return str(path) if path and Path(path, "adapter_config.json").exists() else None
@@ -104,6 +101,108 @@ def adapter_hash(adapter: str | None) -> str | None:
 
 
 @dataclass
+class GeneratorConfig:
+    """How one note is made: the graph and task bounds, the model and its backend, the prompt, the filter."""
+
+    seed: int = field(default=0, metadata={"help": "random seed for tasks and sampling"})
+    # Knowledge graph and tasks
+    graph: str | None = field(default=None, metadata={"help": "graph file (default location, built if missing)"})
+    codes: list[str] = field(default_factory=list, metadata={"help": "only these ICD-10 categories or codes"})
+    min_symptoms: int = field(default=2, metadata={"help": "fewest symptoms per task"})
+    max_symptoms: int = field(default=5, metadata={"help": "most symptoms per task"})
+    min_example_chars: int = field(default=80, metadata={"help": "shortest style example to use"})
+    fill_rare_to: int | None = field(
+        default=None,
+        metadata={
+            "help": "targeting: tasks go first to categories with fewer than N real notes, enough to bring each "
+            "to N; the rest of --n is spread by the MedSyn weights"
+        },
+    )
+    # Model
+    backend: str = field(default="transformers", metadata={"help": "transformers (in-process) or endpoint (served)"})
+    model: str = field(
+        default=DEFAULT_MODEL,
+        metadata={
+            "help": "model id or path; 'gemma-3-270m' is the embedded default; with an endpoint, the served name"
+        },
+    )
+    adapter: str = field(
+        default="auto",
+        metadata={"help": "PEFT adapter path or id; 'auto' uses the packaged one for the default model; 'none'"},
+    )
+    template: str = field(
+        default="auto",
+        metadata={
+            "help": "prompt: example_guided, instruction, or auto (instruction with an adapter, else example_guided)"
+        },
+    )
+    prompt_format: str = field(default="auto", metadata={"help": "auto, chat or text"})
+    dtype: str = field(default="auto", metadata={"help": "auto, bfloat16, float16 or float32"})
+    device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1… (CUDA if available)"})
+    batch_size: int = field(default=8, metadata={"help": "most prompts per forward batch of the in-process model"})
+    # Served endpoints
+    endpoint: list[str] = field(
+        default_factory=list,
+        metadata={"help": "endpoint base URL (repeatable: --endpoint URL1 URL2), or a file with one URL per line"},
+    )
+    engine: str = field(
+        default="auto", metadata={"help": "auto (asked at start), vllm, sglang, tgi, llama.cpp, transformers, openai"}
+    )
+    max_concurrency: int = field(default=16, metadata={"help": "requests in flight per endpoint, at most"})
+    timeout: float = field(default=120.0, metadata={"help": "seconds per request before it is retried"})
+    max_retries: int = field(default=5, metadata={"help": "retries per request (429, 5xx, timeouts, bad bodies)"})
+    # Filtering
+    filter: bool = field(default=True, metadata={"help": "keep only notes that use the symptoms and copy nothing"})
+    min_symptom_coverage: float = field(
+        default=0.5, metadata={"help": "least share of requested symptoms in a kept note"}
+    )
+    max_copy_score: float = field(
+        default=0.7,
+        metadata={"help": "a note whose word 3-grams lie in one real note at this share or more is dropped"},
+    )
+    max_attempts: int = field(
+        default=3, metadata={"help": "tries per task while the filter rejects its note (1: no retry)"}
+    )
+    consistency_top_k: int = field(
+        default=0,
+        metadata={
+            "help": "keep a note only if a linear classifier trained on real notes ranks its code in the top K "
+            "(0: off)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.consistency_top_k < 0:
+            raise ConfigError(f"consistency_top_k must be >= 0 (0: off), got {self.consistency_top_k}")
+        if self.fill_rare_to is not None and self.fill_rare_to < 1:
+            raise ConfigError(f"fill_rare_to must be >= 1 real notes per category, got {self.fill_rare_to}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.template not in ("auto", "example_guided", "instruction"):
+            raise ConfigError(f"template must be auto, example_guided or instruction, got {self.template!r}")
+        if self.prompt_format not in ("auto", "chat", "text"):
+            raise ConfigError(f"prompt_format must be auto, chat or text, got {self.prompt_format!r}")
+        if not 0 <= self.min_symptom_coverage <= 1 or not 0 <= self.max_copy_score <= 1:
+            raise ConfigError("min_symptom_coverage and max_copy_score are shares in [0, 1]")
+        if self.max_concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:
+            raise ConfigError(
+                f"need max_concurrency >= 1, max_retries >= 0 and timeout > 0; got {self.max_concurrency}, "
+                f"{self.max_retries} and {self.timeout}"
+            )
+        if self.backend == "endpoint" and not self.endpoint:
+            raise ConfigError(
+                "backend 'endpoint' needs --endpoint URL (e.g. http://127.0.0.1:8000 from 'medsyn serve')"
+            )
+        if self.endpoint and self.backend == "transformers":
+            self.backend = "endpoint"  # an endpoint given means served generation
+
+
+# ---------------------------------------------------------------------------------------------- the job
+
+
+@dataclass
 class StreamUpdate:
     """One step of :meth:`NoteGenerator.stream`: the note so far, and on the last step its finished record."""
 
@@ -126,7 +225,7 @@ class NoteGenerator:
 
     def __init__(
         self,
-        config: GenerateConfig,
+        config: GeneratorConfig,
         params: GenerationParams | None = None,
         kg: MedicalKG | None = None,
         note_filter: Any = None,
@@ -365,6 +464,6 @@ class NoteGenerator:
         }
 
 
-def _serves_medsyn_model(config: GenerateConfig) -> bool:
+def _serves_medsyn_model(config: GeneratorConfig) -> bool:
     """An endpoint whose model is medsyn's merged default (``medsyn serve``) takes the instruction format."""
     return config.backend == "endpoint" and "medsyn" in str(config.model).lower()

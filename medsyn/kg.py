@@ -513,7 +513,6 @@ def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:
         build: build the graph when the file does not exist or is stale (otherwise raise, or warn when stale).
     """
     from medsyn.paths import default_graph_path
-    from medsyn.release.kg import resolve_graph_source
 
     given = Path(path) if path else None
     path = resolve_graph_source(str(path)) if path else default_graph_path()
@@ -534,3 +533,28 @@ def load_graph(path: str | Path | None = None, build: bool = True) -> MedicalKG:
     logger.info("the graph at %s is out of date (%s); rebuilding it", path, "; ".join(reasons))
     build_graph(_recorded_config(kg)).save(path)
     return MedicalKG.load(path)
+
+
+GRAPH_FILE = "medsyn-kg.json"
+"""The graph's file name inside a release folder (``medsyn release kg``)."""
+
+
+def resolve_graph_source(source: str) -> Path:
+    """A graph file from a release folder or a Hub dataset id (downloaded when online); else the path itself."""
+    path = Path(source)
+    if path.is_dir() and (path / GRAPH_FILE).exists():
+        return path / GRAPH_FILE
+    if not path.exists() and source.count("/") == 1 and not source.endswith(".json"):
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            return Path(hf_hub_download(source, GRAPH_FILE, repo_type="dataset"))
+        except LocalEntryNotFoundError as err:
+            raise GraphFormatError(
+                f"cannot download the graph {source!r} from the Hub (offline, or no such dataset); "
+                "pass a local graph file or release folder"
+            ) from err
+        except Exception as err:  # an unknown repo, no access
+            raise GraphFormatError(f"cannot read the graph {source!r} from the Hub: {err}") from err
+    return path

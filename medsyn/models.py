@@ -14,14 +14,37 @@ from pathlib import Path
 from typing import Any
 
 from medsyn.errors import BackendError, require
-from medsyn.paths import models_dir
+from medsyn.paths import models_dir, resource_path
 
-__all__ = ["DEFAULT_MODEL", "resolve_model", "convert_default_model", "load_model_and_tokenizer", "pick_dtype"]
+__all__ = [
+    "DEFAULT_ADAPTER_NAME",
+    "DEFAULT_MODEL",
+    "default_adapter_path",
+    "looks_like_path",
+    "public_name",
+    "resolve_model",
+    "convert_default_model",
+    "load_model_and_tokenizer",
+    "pick_dtype",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "gemma-3-270m"
 """Alias of the embedded default model; any other value is a Hub id or a local path."""
+
+DEFAULT_ADAPTER_NAME = "gemma-3-270m-ru-notes"
+"""The LoRA adapter for the embedded Gemma 3 270M that ships inside the package."""
+
+
+def default_adapter_path() -> Path | None:
+    """The packaged adapter folder for the default model, or ``None`` if this install does not ship one.
+
+    Returns:
+        ``medsyn/resources/adapters/gemma-3-270m-ru-notes`` when it holds ``adapter_config.json``.
+    """
+    path = resource_path("adapters", DEFAULT_ADAPTER_NAME)
+    return path if (path / "adapter_config.json").exists() else None
 
 
 def convert_default_model(target: str | Path | None = None, force: bool = False) -> Path:
@@ -84,6 +107,11 @@ def check_model_path(model: str | None) -> bool:
             f"Qwen/Qwen2.5-1.5B-Instruct, or leave --model unset for the embedded {DEFAULT_MODEL}"
         )
     return path_like
+
+
+def public_name(model: Any) -> Any:
+    """``model`` as a card or a release may show it: a local path becomes its folder's name; ids and names stay."""
+    return Path(model).name if isinstance(model, str) and looks_like_path(model) else model
 
 
 def looks_like_path(model: str) -> bool:

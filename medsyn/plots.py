@@ -1,16 +1,22 @@
-"""Pictures of the knowledge graph: a code's neighbourhood and the per-category distributions."""
+"""Static pictures (PNG, matplotlib on Agg): the knowledge graph's plots, and :func:`pyplot` for every other plot.
+
+The graph's pictures are a code's neighbourhood and the per-category distributions. Evaluation reports and release
+plots draw with the same :func:`pyplot`, so matplotlib is set up in one place. (The Space draws interactive plotly
+figures of its own in :mod:`medsyn.space.figures`.)"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from medsyn.kg import MedicalKG
 
-__all__ = ["plot_code_neighbourhood", "plot_graph_stats"]
+__all__ = ["plot_code_neighbourhood", "plot_graph_stats", "pyplot"]
 
 
-def _pyplot():
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only; imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on servers
@@ -28,7 +34,7 @@ def plot_code_neighbourhood(kg: MedicalKG, code: str, path: str | Path, top: int
         path: the PNG to write.
         top: how many symptoms to draw.
     """
-    plt = _pyplot()
+    plt = pyplot()
     entry = kg.entry(code)
     category = kg.category_of(code)
     symptoms = kg.symptoms(category, top=top)
@@ -89,7 +95,7 @@ def plot_graph_stats(kg: MedicalKG, path: str | Path) -> Path:
     """Plot symptoms per category against real examples per category, with each category's sampling weight."""
     from medsyn.sampling import category_weight
 
-    plt = _pyplot()
+    plt = pyplot()
     cats = kg.categories()
     n_symp = [len(kg.symptoms(c)) for c in cats]
     n_exmp = [len(kg.examples(c)) for c in cats]

@@ -22,9 +22,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "read_shards", "is_failed", "configs_meta"]
+from medsyn.job import SPLITS, is_failed, read_shards, split_records
+
+__all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "ROW_GROUP", "configs_meta", "feature"]
 
 logger = logging.getLogger(__name__)
+
+ROW_GROUP = 500
+"""Rows per parquet row group of a release: small enough for the dataset viewer to page through."""
 
 # Column -> datasets feature type; the order is the column order of the parquet files.
 FEATURES: dict[str, Any] = {
@@ -81,38 +86,6 @@ FAILED_FEATURES: dict[str, Any] = {
         "created_at",
     )
 } | {"error_type": "string", "error": "string"}
-
-
-def is_failed(record: dict[str, Any]) -> bool:
-    """A record whose request failed for good (it carries ``error_type``)."""
-    return bool(record.get("error_type"))
-
-
-def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
-    """All complete records in a shard folder, one per id.
-
-    The first finished record (kept or rejected) of an id wins; a failed record stands only until the task is done.
-    """
-    records: dict[str, dict[str, Any]] = {}
-    for shard in sorted(shard_dir.glob("part-*.jsonl")):
-        # errors="replace": a kill in the middle of a Cyrillic character leaves half a UTF-8 sequence on the last line
-        with shard.open(encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.endswith("\n"):
-                    logger.warning("%s:%d was cut short (a killed run); skipping that record", shard.name, lineno)
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    logger.warning("%s:%d is not valid JSON; skipping it", shard.name, lineno)
-                    continue
-                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                    logger.warning("%s:%d is not a medsyn record (no 'id'); skipping it", shard.name, lineno)
-                    continue
-                old = records.get(record["id"])
-                if old is None or is_failed(old):  # a done record stays; a failed one gives way to a later try
-                    records[record["id"]] = record
-    return list(records.values())
 
 
 class ShardWriter:
@@ -195,16 +168,11 @@ class ShardWriter:
         rank = {tid: i for i, tid in enumerate(order or [])}
         records.sort(key=lambda r: (rank.get(r["id"], len(rank)), r["id"]))
         counts, files, sizes = {}, {}, {}
-        for split_dir, name, columns in (
-            ("data", "kept", FEATURES),
-            ("rejected", "rejected", FEATURES),
-            ("failed", "failed", FAILED_FEATURES),
-        ):
-            if name == "failed":
-                rows = [r for r in records if is_failed(r)]
-            else:
-                rows = [r for r in records if not is_failed(r) and bool(r.get("kept", True)) is (name == "kept")]
-            rows = [{k: r.get(k) for k in columns} for r in rows]
+        groups = split_records(records)
+        for split_dir, config_name in SPLITS:
+            columns = FAILED_FEATURES if config_name == "failed" else FEATURES
+            name = "kept" if config_name == "default" else config_name
+            rows = [{k: r.get(k) for k in columns} for r in groups[config_name]]
             target = self.out_dir / split_dir
             for old in target.glob("*.parquet"):
                 old.unlink()
@@ -217,7 +185,7 @@ class ShardWriter:
             # old cached copy.
             digest = hashlib.sha1("\n".join(r["id"] for r in rows).encode()).hexdigest()[:10]
             file_name = f"train-{len(rows):06d}-{digest}.parquet"
-            features = datasets.Features({k: _feature(v) for k, v in columns.items()})
+            features = datasets.Features({k: feature(v) for k, v in columns.items()})
             table = {k: [r[k] for r in rows] for k in columns}
             ds = datasets.Dataset.from_dict(table, features=features)
             ds.to_parquet(str(target / file_name))
@@ -234,7 +202,8 @@ class ShardWriter:
         return counts
 
 
-def _feature(spec: Any) -> Any:
+def feature(spec: Any) -> Any:
+    """The ``datasets`` feature of a column spec in :data:`FEATURES` (``\"string\"`` or ``[\"string\"]``)."""
     import datasets
 
     if isinstance(spec, list):
@@ -269,11 +238,8 @@ def configs_meta(
             lack ``num_bytes``.
     """
     configs, infos = [], []
-    for split_dir, config_name, columns in (
-        ("data", "default", FEATURES),
-        ("rejected", "rejected", FEATURES),
-        ("failed", "failed", FAILED_FEATURES),
-    ):
+    for split_dir, config_name in SPLITS:
+        columns = FAILED_FEATURES if config_name == "failed" else FEATURES
         if split_dir not in files and config_name != "default":
             continue
         entry: dict[str, Any] = {"config_name": config_name} | ({"default": True} if config_name == "default" else {})

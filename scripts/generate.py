@@ -1,4 +1,4 @@
-"""Generate synthetic notes: a thin script over ``medsyn.generate``.
+"""Generate synthetic notes: a thin script over ``medsyn.pipeline``.
 
     python scripts/generate.py --config recipes/gemma-270m/generate.yaml --n 100 --out outputs/ru-notes
 

@@ -158,7 +158,7 @@ def kill_9_once_written(cmd: list[str], shard_dir: Path, at_least: int, timeout:
     import subprocess
     import time
 
-    from medsyn.writer import read_shards
+    from medsyn.job import read_shards
 
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -50,7 +50,7 @@ def test_bad_values_say_what_is_wrong(tmp_path):
 
 def test_import_medsyn_stays_light():
     code = (
-        "import sys, medsyn, medsyn.kg, medsyn.sampling, medsyn.prompts, medsyn.generate, medsyn.generator, "
+        "import sys, medsyn, medsyn.kg, medsyn.sampling, medsyn.prompts, medsyn.pipeline, medsyn.generator, medsyn.job, "
         "medsyn.writer, medsyn.backends.endpoint, medsyn.backends.transformers, medsyn.eval, medsyn.cli;"
         "heavy = ('torch', 'transformers', 'gradio', 'peft', 'datasets', 'accelerate', 'sklearn', 'matplotlib');"
         "heavy = [m for m in heavy if m in sys.modules];"

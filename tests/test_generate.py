@@ -6,8 +6,9 @@ import pytest
 
 from medsyn.backends import GenerationParams
 from medsyn.backends.transformers import TransformersBackend
-from medsyn.generate import GenerateConfig, resolve_template, run_generation
-from medsyn.writer import read_shards
+from medsyn.generator import resolve_template
+from medsyn.job import read_shards
+from medsyn.pipeline import GenerateConfig, run_generation
 from tests.conftest import kill_9_once_written
 
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7)
@@ -284,7 +285,7 @@ def test_the_default_path_converts_the_embedded_model_and_writes_russian_notes(t
 
 
 def test_a_job_works_through_categories_round_robin(kg):
-    from medsyn.generate import interleave
+    from medsyn.pipeline import interleave
     from medsyn.sampling import TaskSampler
 
     tasks = TaskSampler(kg, seed=0).sample(300)

@@ -49,7 +49,7 @@ def _parsers() -> dict[tuple[str, ...], list[type]]:
     from medsyn.backends import GenerationParams
     from medsyn.eval.commands import ClassifyArgs, ConsistencyArgs, QualityArgs
     from medsyn.finetune.args import InstructionDataArgs
-    from medsyn.generate import GenerateConfig
+    from medsyn.pipeline import GenerateConfig
     from medsyn.release.kg import KGReleaseArgs
     from medsyn.release.notes import DatasetReleaseArgs
     from medsyn.serving.serve import ServeConfig

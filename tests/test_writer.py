@@ -1,6 +1,7 @@
 import json
 
-from medsyn.writer import FEATURES, ShardWriter, read_shards
+from medsyn.job import read_shards
+from medsyn.writer import FEATURES, ShardWriter
 
 
 def _rec(i: int, kept: bool = True) -> dict:

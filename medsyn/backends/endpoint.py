@@ -108,7 +108,7 @@ def read_endpoints(values: list[str]) -> list[str]:
     return cleaned
 
 
-def _httpx() -> Any:
+def http_client_module() -> Any:  # public: the serving helpers and the simulated engine use it too
     """The HTTP library that huggingface_hub uses (``httpx2`` for huggingface_hub >= 2, else ``httpx``)."""
     try:
         import httpx2
@@ -176,7 +176,7 @@ class EndpointBackend(Backend):
 
     def load(self) -> None:
         """Ask each endpoint which models it serves and which engine it runs; fail early on a wrong model name."""
-        httpx = _httpx()
+        httpx = http_client_module()
         headers = self._headers()
         reachable = 0
         for url in self.urls:
@@ -243,7 +243,7 @@ class EndpointBackend(Backend):
         loop = asyncio.get_running_loop()
         if self._loop is loop and self._session is not None:
             return
-        httpx = _httpx()
+        httpx = http_client_module()
         self._loop = loop
         self.router._changed = None  # its condition belongs to the loop it was made on
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=self.max_in_flight)
@@ -327,7 +327,7 @@ class EndpointBackend(Backend):
         The endpoints are tried in turn until one answers; an HTTP error, a dropped connection or a timeout before
         the first piece moves on to the next one, and :class:`RequestFailed` says why when none answers.
         """
-        httpx = _httpx()
+        httpx = http_client_module()
         chat = not isinstance(prompt, str)
         last: _Fault | None = None
         for url in self.urls:
@@ -446,7 +446,7 @@ class EndpointBackend(Backend):
         return _Fault("fatal", f"http_{status}", f"HTTP {status}: {detail}")
 
     def _classify(self, err: Exception) -> _Fault:
-        httpx = _httpx()
+        httpx = http_client_module()
         response = getattr(err, "response", None)
         status = getattr(response, "status_code", None)
         if isinstance(status, int) and status >= 400:

@@ -40,7 +40,8 @@ def load_source(source: str) -> list[dict]:
     """Notes from ``rumedtop3:train`` / ``rumedtop3:dev`` (the packaged splits), ``medsyn-reference:gpt4`` (the
     MedSyn paper's GPT-4 notes, packaged), a RuMedTop3 JSONL or a dataset folder (generated, in progress or released).
     """
-    from medsyn.data import load_notes, load_reference, load_rumedtop3
+    from medsyn.data import load_reference, load_rumedtop3
+    from medsyn.job import load_notes
 
     if source.startswith("rumedtop3:"):
         return load_rumedtop3(source.split(":", 1)[1])
@@ -326,14 +327,15 @@ def _carry_job(source: Path, out: Path, top_k: int) -> None:
     """Give the filtered folder its source's job settings, with the post hoc check in them, so it can be released."""
     import json
 
-    job_path = source / "medsyn_job.json"
+    from medsyn.job import JOB_FILE, fingerprint
+
+    job_path = source / JOB_FILE
     if not job_path.exists():
         return
-    from medsyn.generate import fingerprint
 
     spec = json.loads(job_path.read_text(encoding="utf-8"))["job"]
     spec = {**spec, "consistency_top_k": top_k, "consistency_post_hoc": True}
     payload = {"fingerprint": fingerprint(spec), "job": spec}
-    (out / "medsyn_job.json").write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out / JOB_FILE).write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     if (source / "medsyn_config.yaml").exists():  # it makes the unfiltered notes; the card says to filter after
         (out / "medsyn_config.yaml").write_text((source / "medsyn_config.yaml").read_text(encoding="utf-8"), "utf-8")

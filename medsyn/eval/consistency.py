@@ -122,7 +122,7 @@ def read_rows(source: str | Path) -> list[dict[str, Any]]:
 
     A folder still being written is read from its shards; a finished or released one from its parquet files.
     """
-    from medsyn.writer import is_failed, read_shards
+    from medsyn.job import is_failed, read_shards
 
     source = Path(source)
     if (source / "shards").is_dir():

@@ -352,7 +352,7 @@ def load_synthetic(source: str | Path, real_notes: Sequence[dict] | None = None)
     Returns:
         Dicts ``{"id", "text", "code", "symptoms": list | None, "example": str | None}``.
     """
-    from medsyn.data import load_notes
+    from medsyn.job import load_notes
 
     source = Path(source)
     notes = [{**n, "symptoms": None, "example": None} for n in load_notes(source)]

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from medsyn.plots import pyplot
+
 __all__ = [
     "make_run_dir",
     "write_json",
@@ -125,18 +127,9 @@ def classify_markdown(summary: dict, config: dict, plots: list[str]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_upsampling(summary: dict, path: str | Path) -> Path:
     """Bars of acc@1 / hit@3 / macro-F1 per setting with std error bars, one panel per code subset."""
-    plt = _plt()
+    plt = pyplot()
     settings = summary["settings"]
     metrics = ("acc@1", "hit@3", "macro_f1")
     fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), sharey=False)
@@ -167,7 +160,7 @@ def plot_code_gain(summary: dict, path: str | Path) -> Path:
     """
     per_code = summary["per_code"]
     names = sorted({k for v in per_code.values() for k in v} - {"train_count", "baseline_recall"})
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     if not names:
         xs = [per_code[c]["train_count"] for c in per_code]
@@ -291,7 +284,7 @@ def _copy_row(label: str, key: str, fmt: str, cp: dict) -> str:
 
 def plot_quality(per_note: dict[str, list[float]], real_lengths: list[int], path: str | Path) -> Path:
     """Histograms: note length (real vs synthetic), copy score, and symptom coverage when known."""
-    plt = _plt()
+    plt = pyplot()
     panels = 3 if per_note.get("coverage") else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 4))
     axes[0].hist(real_lengths, bins=40, alpha=0.5, density=True, label="real")
@@ -350,7 +343,7 @@ def consistency_card(source: str, result: dict) -> str:
 
 def plot_consistency(result: dict, path: str | Path) -> Path:
     """Share of notes dropped per code against the code's number of real notes."""
-    plt = _plt()
+    plt = pyplot()
     per_code = result["per_code"]
     fig, ax = plt.subplots(figsize=(8, 4.5))
     xs = [max(c["real_notes"], 1) for c in per_code.values()]

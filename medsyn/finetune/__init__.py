@@ -16,21 +16,6 @@ Importing this package is cheap: it only knows where the packaged adapter lives.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from medsyn.paths import resource_path
+from medsyn.models import DEFAULT_ADAPTER_NAME, default_adapter_path
 
 __all__ = ["DEFAULT_ADAPTER_NAME", "default_adapter_path"]
-
-DEFAULT_ADAPTER_NAME = "gemma-3-270m-ru-notes"
-"""The LoRA adapter for the embedded Gemma 3 270M that ships inside the package."""
-
-
-def default_adapter_path() -> Path | None:
-    """The packaged adapter folder for the default model, or ``None`` if this install does not ship one.
-
-    Returns:
-        ``medsyn/resources/adapters/gemma-3-270m-ru-notes`` when it holds ``adapter_config.json``.
-    """
-    path = resource_path("adapters", DEFAULT_ADAPTER_NAME)
-    return path if (path / "adapter_config.json").exists() else None

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medsyn.release.notes import ROW_GROUP, ReleaseError
+from medsyn.errors import ReleaseError
+from medsyn.kg import GRAPH_FILE
+from medsyn.writer import ROW_GROUP
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["KGReleaseArgs", "GRAPH_FILE", "kg_tables", "build_kg_release", "validate_kg_release"]
+__all__ = ["KGReleaseArgs", "kg_tables", "build_kg_release", "validate_kg_release"]
 
-GRAPH_FILE = "medsyn-kg.json"
 TABLES: dict[str, dict[str, str]] = {
     "nodes": {"code": "string", "level": "string", "name": "string", "parent": "string"},
     "symptom_edges": {"category": "string", "symptom": "string", "count": "int32", "weight": "float32"},
@@ -73,10 +74,10 @@ def build_kg_release(args: KGReleaseArgs, out: str | Path) -> dict[str, Any]:
     """Build the graph's release folder ``out``; returns its counts."""
     import datasets
 
+    from medsyn.cards import render_card, size_category
     from medsyn.kg import load_graph
     from medsyn.plots import plot_graph_stats
-    from medsyn.release.cards import render_card, size_category
-    from medsyn.writer import _feature
+    from medsyn.writer import feature
 
     kg = load_graph(args.graph)
     out = Path(out)
@@ -86,7 +87,7 @@ def build_kg_release(args: KGReleaseArgs, out: str | Path) -> dict[str, Any]:
     tables = kg_tables(kg)
     configs, infos = [], []
     for name, rows in tables.items():
-        features = datasets.Features({k: _feature(v) for k, v in TABLES[name].items()})
+        features = datasets.Features({k: feature(v) for k, v in TABLES[name].items()})
         (out / name).mkdir()
         path = f"{name}/train-00000-of-00001.parquet"
         columns = {k: [r[k] for r in rows] for k in TABLES[name]}
@@ -164,27 +165,3 @@ def validate_kg_release(folder: str | Path) -> dict[str, Any]:
     if problems:
         raise ReleaseError(f"release folder {folder} is not valid: " + "; ".join(problems))
     return report
-
-
-def resolve_graph_source(source: str) -> Path:
-    """A graph file from a release folder or a Hub dataset id (downloaded when online); else the path itself."""
-    path = Path(source)
-    if path.is_dir() and (path / GRAPH_FILE).exists():
-        return path / GRAPH_FILE
-    if not path.exists() and source.count("/") == 1 and not source.endswith(".json"):
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-
-        try:
-            return Path(hf_hub_download(source, GRAPH_FILE, repo_type="dataset"))
-        except LocalEntryNotFoundError as err:
-            raise ReleaseError(
-                f"cannot download the graph {source!r} from the Hub (offline, or no such dataset); "
-                "pass a local graph file or release folder"
-            ) from err
-        except Exception as err:  # an unknown repo, no access
-            raise ReleaseError(f"cannot read the graph {source!r} from the Hub: {err}") from err
-    return path
-
-
-__all__ += ["resolve_graph_source"]

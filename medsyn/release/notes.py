@@ -24,31 +24,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medsyn.errors import MedsynError
+from medsyn.errors import ReleaseError
+from medsyn.job import JOB_FILE, SPLITS, fingerprint, read_shards, split_records
+from medsyn.models import public_name
+from medsyn.writer import FAILED_FEATURES, FEATURES, ROW_GROUP, configs_meta, feature
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ReleaseError",
     "DatasetReleaseArgs",
-    "CONFIGS",
     "read_notes_source",
-    "public_name",
     "privacy_gate",
     "build_dataset_release",
     "validate_dataset_release",
 ]
 
-JOB_FILE = "medsyn_job.json"
 DROPPED = ("prompt", "endpoint")
 """Columns that never ship: the prompt holds a real note; an endpoint URL names a machine."""
-ROW_GROUP = 500
-"""Rows per parquet row group: small enough for the dataset viewer to page through."""
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-
-class ReleaseError(MedsynError):
-    """A release that must not be built or pushed as it is."""
 
 
 @dataclass
@@ -76,14 +69,8 @@ class DatasetReleaseArgs:
 
 
 # -- reading ---------------------------------------------------------------------------------------------------------
-CONFIGS = (("data", "default"), ("rejected", "rejected"), ("failed", "failed"))
-"""(folder, config name) of each config a release can hold."""
-
-
 def read_notes_source(source: str | Path) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any], str | None]:
     """The rows per config, the job spec and the saved config of a generated or release folder."""
-    from medsyn.writer import is_failed, read_shards
-
     source = Path(source)
     if not source.is_dir():
         raise ReleaseError(f"{source} is not a folder; pass a folder that medsyn generate wrote (it has shards/)")
@@ -97,29 +84,17 @@ def read_notes_source(source: str | Path) -> tuple[dict[str, list[dict[str, Any]
         else None
     )
     if (source / "shards").is_dir():
-        records = read_shards(source / "shards")
-        groups = {
-            "default": [r for r in records if not is_failed(r) and r.get("kept", True)],
-            "rejected": [r for r in records if not is_failed(r) and not r.get("kept", True)],
-            "failed": [r for r in records if is_failed(r)],
-        }
+        groups = split_records(read_shards(source / "shards"))
     else:
         import pyarrow.parquet as pq
 
-        groups = {name: [] for _, name in CONFIGS}
-        for folder, name in CONFIGS:
+        groups = {name: [] for _, name in SPLITS}
+        for folder, name in SPLITS:
             for file in sorted((source / folder).glob("*.parquet")):
                 groups[name] += pq.read_table(file).to_pylist()
         if not any(groups.values()):
             raise ReleaseError(f"{source} holds neither shards/ nor parquet files under data/; nothing to release")
     return groups, spec, config
-
-
-def public_name(model: Any) -> Any:
-    """``model`` as a release may show it: a local path becomes its folder's name; ids and names stay."""
-    from medsyn.models import looks_like_path
-
-    return Path(model).name if isinstance(model, str) and looks_like_path(model) else model
 
 
 # -- the privacy gate --------------------------------------------------------------------------------------------------
@@ -157,8 +132,6 @@ def _real_texts() -> list[str]:
 
 # -- building --------------------------------------------------------------------------------------------------------
 def _features(name: str) -> dict[str, Any]:
-    from medsyn.writer import FAILED_FEATURES, FEATURES
-
     base = FAILED_FEATURES if name == "failed" else FEATURES
     out = {k: v for k, v in base.items() if k not in DROPPED}
     if name != "failed":
@@ -169,12 +142,10 @@ def _features(name: str) -> dict[str, Any]:
 def _write_config(out: Path, folder: str, name: str, rows: list[dict[str, Any]]) -> tuple[str, int]:
     import datasets
 
-    from medsyn.writer import _feature
-
     columns = _features(name)
     target = out / folder
     target.mkdir(parents=True, exist_ok=True)
-    features = datasets.Features({k: _feature(v) for k, v in columns.items()})
+    features = datasets.Features({k: feature(v) for k, v in columns.items()})
     table = {k: [r.get(k) for r in rows] for k in columns}
     path = target / "train-00000-of-00001.parquet"
     ds = datasets.Dataset.from_dict(table, features=features)
@@ -223,11 +194,11 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    written = {folder: _write_config(out, folder, name, groups[name]) for folder, name in CONFIGS if groups[name]}
+    written = {folder: _write_config(out, folder, name, groups[name]) for folder, name in SPLITS if groups[name]}
     files = {folder: path for folder, (path, _) in written.items()}
     sizes = {folder: size for folder, (_, size) in written.items()}
     (out / JOB_FILE).write_text(
-        json.dumps({"job": spec, "fingerprint": _fingerprint(spec)}, ensure_ascii=False, indent=2), encoding="utf-8"
+        json.dumps({"job": spec, "fingerprint": fingerprint(spec)}, ensure_ascii=False, indent=2), encoding="utf-8"
     )
     if config:
         (out / "medsyn_config.yaml").write_text(config, encoding="utf-8")
@@ -243,11 +214,10 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         "quality": quality,
         "classify": classify,
     }
-    from medsyn.release.card_notes import notes_card
-    from medsyn.writer import configs_meta
+    from medsyn.cards import notes_card
 
     counts = {"kept" if name == "default" else name: len(rows) for name, rows in groups.items()}
-    meta = configs_meta(files, counts, features={name: _features(name) for _, name in CONFIGS}, sizes=sizes)
+    meta = configs_meta(files, counts, features={name: _features(name) for _, name in SPLITS}, sizes=sizes)
     card = notes_card(
         spec,
         groups,
@@ -263,20 +233,23 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
                 else "."
             )
         ),
-        job_fingerprint=_fingerprint(spec),
+        job_fingerprint=fingerprint(spec),
         plots=plots,
         quality=quality,
-        classify=classify,
+        classify=_classify_tables(classify),
         near_copies_dropped=sorted(dropped),
     )
     (out / "README.md").write_text(card, encoding="utf-8")
     return stats
 
 
-def _fingerprint(spec: dict[str, Any]) -> str:
-    from medsyn.generate import fingerprint
+def _classify_tables(classify: dict[str, Any] | None) -> dict[str, str] | None:
+    if not classify:
+        return None
+    from medsyn.eval.report import classify_table, gain_table
 
-    return fingerprint(spec)
+    summary = classify["summary"]
+    return {"run": classify["run"], "table": classify_table(summary), "gains": gain_table(summary)}
 
 
 def _quality(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]]) -> dict[str, Any]:
@@ -304,9 +277,9 @@ def _quality(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]])
 
 def _plots(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]]) -> list[str]:
     """Notes per category against real notes per category."""
-    from medsyn.plots import _pyplot
+    from medsyn.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     syn, real = Counter(r["category"] for r in kept), Counter(n["code"] for n in train)
     codes = sorted(set(syn) | set(real), key=lambda c: (-real[c], c))
     fig, ax = plt.subplots(figsize=(14, 4))

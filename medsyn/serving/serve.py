@@ -120,9 +120,9 @@ def serve_command(config: ServeConfig, model_path: Path) -> list[str]:
 
 def wait_ready(url: str, timeout: float, proc: subprocess.Popen[Any] | None = None) -> None:
     """Wait until ``url/health`` answers 200; raise if the process dies or the time runs out."""
-    from medsyn.backends.endpoint import _httpx
+    from medsyn.backends.endpoint import http_client_module
 
-    httpx = _httpx()
+    httpx = http_client_module()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

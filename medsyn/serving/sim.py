@@ -192,10 +192,10 @@ class FaultProxy(_Server):
         if fault == "stall":
             await asyncio.sleep(self.stall_s)
             return None
-        from medsyn.backends.endpoint import _httpx
+        from medsyn.backends.endpoint import http_client_module
 
         if self._client is None:
-            self._client = _httpx().AsyncClient(timeout=120)
+            self._client = http_client_module().AsyncClient(timeout=120)
         headers = {"content-type": "application/json"}
         upstream = await self._client.request(
             request.method, self.upstream + request.path, content=request.body, headers=headers

@@ -187,8 +187,7 @@ class Demo:
     def load(self) -> Demo:
         """Load the graph, the engine and the filter once (building or converting what is missing). Returns self."""
         from medsyn.data import load_rumedtop3
-        from medsyn.generate import GenerateConfig
-        from medsyn.generator import NoteGenerator
+        from medsyn.generator import GeneratorConfig, NoteGenerator
         from medsyn.icd10 import load_icd10
         from medsyn.kg import load_graph
         from medsyn.sampling import TaskSampler
@@ -205,8 +204,7 @@ class Demo:
         self.timings["graph_s"] = time.perf_counter() - started
         logger.info("graph ready: %d categories with symptoms and notes", len(self.weights))
 
-        self.base = GenerateConfig(
-            n=1,
+        self.base = GeneratorConfig(
             model=c.model,
             adapter=c.adapter,
             endpoint=list(c.endpoint),

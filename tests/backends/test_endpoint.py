@@ -9,10 +9,10 @@ import pytest
 
 from medsyn.backends import GenerationParams, get_backend
 from medsyn.backends.endpoint import engine_fields, read_endpoints
-from medsyn.errors import BackendError, ConfigError
-from medsyn.generate import GenerateConfig, GenerationAborted, run_generation
+from medsyn.errors import BackendError, ConfigError, GenerationAborted
+from medsyn.job import read_shards
+from medsyn.pipeline import GenerateConfig, run_generation
 from medsyn.serving.sim import FaultProxy, SimulatedEngine
-from medsyn.writer import read_shards
 from tests.conftest import free_port, kill_9_once_written
 
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7, stop=["###"])
@@ -133,11 +133,11 @@ def test_a_wrong_url_stops_the_run_early_with_one_line(tmp_path, kg_path):
 def _sim_process(port: int, tokens_per_s: float = 100.0) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "medsyn.serving.sim", "--port", str(port), "--tokens_per_s", str(tokens_per_s)]
     proc = subprocess.Popen(cmd)
-    from medsyn.backends.endpoint import _httpx
+    from medsyn.backends.endpoint import http_client_module
 
     for _ in range(100):
         try:
-            _httpx().get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            http_client_module().get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
             return proc
         except Exception:  # noqa: BLE001 - not up yet
             time.sleep(0.1)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from medsyn.cli import main
-from medsyn.release.notes import DatasetReleaseArgs, ReleaseError, build_dataset_release, validate_dataset_release
+from medsyn.errors import ReleaseError
+from medsyn.release.notes import DatasetReleaseArgs, build_dataset_release, validate_dataset_release
 from medsyn.writer import ShardWriter
 
 FAKE = "hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDc98"
@@ -180,7 +181,7 @@ def test_bad_sources_get_one_line(tmp_path, caplog):
 
 
 def test_the_card_says_how_tasks_were_aimed_and_filtered(real_notes):
-    from medsyn.release.card_notes import notes_card
+    from medsyn.cards import notes_card
 
     rows = [
         {"id": f"N76-{i}", "icd10_code": "N76.0", "icd10_name": "Острый вагинит", "category": "N76",

@@ -26,8 +26,9 @@ def note_filter(real_notes):
 def notes_folder(tmp_path_factory, kg_path, tiny_model_dir) -> Path:
     """A dataset folder as `medsyn generate` writes it (tiny model), with kept and rejected notes."""
     from medsyn.backends import GenerationParams
-    from medsyn.generate import GenerateConfig, run_generation
-    from medsyn.writer import ShardWriter, read_shards
+    from medsyn.job import read_shards
+    from medsyn.pipeline import GenerateConfig, run_generation
+    from medsyn.writer import ShardWriter
 
     root = tmp_path_factory.mktemp("notes")
     config = GenerateConfig(

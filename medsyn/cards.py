@@ -1,14 +1,105 @@
-"""The card of a notes dataset (``dataset_cards/ru-notes.md``), for a generated folder and for a release alike."""
+"""Dataset cards rendered from the templates in ``dataset_cards/`` with ``DatasetCardData``.
+
+A card's YAML comes from :class:`huggingface_hub.DatasetCardData`; its body is a Jinja template filled with numbers
+computed from the data, never typed by hand. The licence of generated notes follows the terms of the model that
+wrote them (:func:`model_license`).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import statistics
+from pathlib import Path
 from typing import Any
 
-from medsyn.release.cards import model_license, render_card, size_category
+logger = logging.getLogger(__name__)
 
-__all__ = ["notes_card"]
+__all__ = ["CARD_DIR", "ModelLicense", "model_license", "notes_card", "render_card", "size_category"]
+
+CARD_DIR = Path(__file__).resolve().parents[1] / "dataset_cards"
+"""The card templates, shipped inside the package."""
+
+
+ModelLicense = dict[str, Any]
+"""``{"license", "license_name", "license_link", "text"}``: the card fields and a sentence for the body."""
+
+_GEMMA: ModelLicense = dict(
+    license="gemma",
+    license_name="Gemma Terms of Use",
+    license_link="https://ai.google.dev/gemma/terms",
+    text=(
+        "The notes are outputs of Gemma 3 270M, so their use falls under the [Gemma Terms of Use]"
+        "(https://ai.google.dev/gemma/terms) and its [Prohibited Use Policy]"
+        "(https://ai.google.dev/gemma/prohibited_use_policy). Read the terms' definition of Model Derivatives before "
+        "training a generative model on them."
+    ),
+)
+
+
+def model_license(model: str | None) -> ModelLicense:
+    """The licence that governs a model's outputs, read from the model's own metadata.
+
+    The embedded default is Gemma 3 270M, whose weights ship under the Gemma Terms of Use. For another model the
+    ``license`` of its model card is used: a local folder's ``README.md``, or the Hub card when online. A model
+    whose terms cannot be read gets ``other`` and a sentence that asks the reader to check them.
+    """
+    from medsyn.models import DEFAULT_MODEL
+
+    if model in (DEFAULT_MODEL, None, ""):
+        return _GEMMA
+    card_license = _card_license(model)
+    if card_license == "gemma":
+        return _GEMMA | {"text": _GEMMA["text"].replace("Gemma 3 270M", f"`{model}`")}
+    if card_license:
+        return dict(
+            license=card_license,
+            license_name=None,
+            license_link=None,
+            text=f"The notes are outputs of `{model}`; its model card states the licence `{card_license}`, "
+            "whose terms for outputs apply.",
+        )
+    return dict(
+        license="other",
+        license_name=f"terms of {model}",
+        license_link=None,
+        text=f"The notes are outputs of `{model}`, whose licence could not be read here: check its terms for "
+        "outputs before reuse.",
+    )
+
+
+def _card_license(model: str) -> str | None:
+    from huggingface_hub import ModelCard
+
+    try:
+        local = Path(model) / "README.md"
+        card = ModelCard.load(local) if local.exists() else ModelCard.load(model)
+    except Exception as err:  # offline, unknown id, malformed card: the licence stays unknown
+        logger.info("no licence read for %s (%s)", model, type(err).__name__)
+        return None
+    value = card.data.to_dict().get("license")
+    return str(value) if value else None
+
+
+def size_category(n: int) -> str:
+    """The Hub's ``size_categories`` label for ``n`` rows."""
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")):
+        if n < limit:
+            return label
+    return "100K<n<1M"
+
+
+def render_card(template: str, card_data: dict[str, Any], **variables: Any) -> str:
+    """Render ``dataset_cards/<template>`` with ``card_data`` as its YAML header; returns the card's text."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    data = DatasetCardData(**{k: v for k, v in card_data.items() if v is not None})
+    card = DatasetCard.from_template(data, template_path=str(CARD_DIR / template), **variables)
+    return str(card)
+
+
+# -- the card of a notes dataset (``dataset_cards/ru-notes.md``): a generated folder and a release alike ------------
+
 
 EXAMPLE_FIELDS = ("id", "icd10_code", "icd10_name", "category", "symptoms", "sex", "age", "example_id", "note")
 EXAMPLE_FIELDS += ("template", "model", "adapter", "symptom_coverage", "kept", "filter_reasons", "copy_score")
@@ -38,15 +129,6 @@ def _quality_rows(report: dict[str, Any] | None) -> dict[str, str] | None:
         "near_copies": str(copy["train"]["near_copies"]),
         "real_near_copies": str(rvr.get("near_copies", "—")),
     }
-
-
-def _classify_tables(classify: dict[str, Any] | None) -> dict[str, str] | None:
-    if not classify:
-        return None
-    from medsyn.eval.report import classify_table, gain_table
-
-    summary = classify["summary"]
-    return {"run": classify["run"], "table": classify_table(summary), "gains": gain_table(summary)}
 
 
 def _filter_line(spec: dict[str, Any]) -> str:
@@ -94,14 +176,14 @@ def notes_card(
         meta: ``{"configs", "dataset_info"}`` from :func:`medsyn.writer.configs_meta`.
         load_id: what ``load_dataset`` is given in the card's snippet.
         reproduce: the sentence that says how to make more notes the same way.
-        plots / quality / classify: the release's plots, ``medsyn eval quality`` report and classify summary.
+        plots / quality: the release's plots and ``medsyn eval quality`` report.
+        classify: the downstream tables, ``{"run", "table", "gains"}`` in markdown.
     """
     from medsyn.data import load_rumedtop3
+    from medsyn.models import public_name
 
     kept = groups.get("default", [])
     done = kept + groups.get("rejected", [])
-    from medsyn.release.notes import public_name
-
     model = public_name(spec.get("served_model") or spec.get("model"))
     lic = model_license(model if spec.get("backend") != "endpoint" else spec.get("served_model") or model)
     ages = [r["age"] for r in kept] or [0]
@@ -166,22 +248,6 @@ def notes_card(
         job_fingerprint=job_fingerprint,
         reproduce=reproduce,
         quality=_quality_rows(quality),
-        classify=_classify_tables(classify),
+        classify=classify,
         license_text=lic["text"],
     )
-
-
-def folder_card(spec: dict[str, Any], records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """The card of a folder that ``medsyn generate`` wrote."""
-    from medsyn.generate import fingerprint
-    from medsyn.writer import is_failed
-
-    groups = {
-        "default": [r for r in records if not is_failed(r) and r.get("kept", True)],
-        "rejected": [r for r in records if not is_failed(r) and not r.get("kept", True)],
-        "failed": [r for r in records if is_failed(r)],
-    }
-    return notes_card(spec, groups, meta, job_fingerprint=fingerprint(spec))
-
-
-__all__ += ["folder_card"]

@@ -1,0 +1,310 @@
+"""A generation job's folder: its identity, its job file, its shards, the kept/rejected/failed split and its card.
+
+A folder that ``medsyn generate`` writes holds ``shards/part-*.jsonl`` (one record per finished task, appended as it
+finishes), ``medsyn_job.json`` (the resolved job and its fingerprint), ``medsyn_config.yaml`` and, once finalized, the
+Hub dataset layout. Everything that reads or checks such a folder, from the job itself to ``eval`` and ``release``,
+goes through this module, so the folder has one definition:
+
+- :data:`JOB_FILE` and :func:`job_spec` / :func:`fingerprint` / :func:`check_job`: what decides the notes;
+- :func:`read_shards` and :data:`SPLITS` / :func:`split_records`: records and their configs, ``default`` (kept
+  notes), ``rejected`` (turned down by the filter) and ``failed`` (requests that failed for good);
+- :func:`folder_card`: the card of a generated folder;
+- :func:`load_notes`: the kept notes of a folder, or of a RuMedTop3-format file, as ``{"id", "text", "code"}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from medsyn.data import Note, read_rumedtop3_file
+from medsyn.errors import ConfigError, MedsynError
+from medsyn.generator import adapter_hash, adapter_label
+
+if TYPE_CHECKING:
+    from medsyn.generator import NoteGenerator
+
+__all__ = [
+    "JOB_FILE",
+    "JOB_OUTPUTS",
+    "SPLITS",
+    "check_job",
+    "check_out_dir",
+    "clear_outputs",
+    "fingerprint",
+    "folder_card",
+    "is_failed",
+    "job_spec",
+    "load_notes",
+    "read_job",
+    "read_shards",
+    "split_of",
+    "split_records",
+]
+
+logger = logging.getLogger(__name__)
+
+JOB_FILE = "medsyn_job.json"
+"""The resolved job and its fingerprint, in every generated and released folder."""
+JOB_OUTPUTS = ("shards", "data", "rejected", "failed", "README.md", JOB_FILE, "medsyn_config.yaml")
+"""What ``--overwrite`` removes: the files a generation job writes, nothing else in the folder."""
+SPLITS: tuple[tuple[str, str], ...] = (("data", "default"), ("rejected", "rejected"), ("failed", "failed"))
+"""(folder, config name) of each config a notes folder holds; ``default`` holds the kept notes."""
+
+
+# ---------------------------------------------------------------------------------------------- the split
+
+
+def is_failed(record: dict[str, Any]) -> bool:
+    """A record whose request failed for good (it carries ``error_type``)."""
+    return bool(record.get("error_type"))
+
+
+def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
+    """All complete records in a shard folder, one per id.
+
+    The first finished record (kept or rejected) of an id wins; a failed record stands only until the task is done.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for shard in sorted(shard_dir.glob("part-*.jsonl")):
+        # errors="replace": a kill in the middle of a Cyrillic character leaves half a UTF-8 sequence on the last line
+        with shard.open(encoding="utf-8", errors="replace") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.endswith("\n"):
+                    logger.warning("%s:%d was cut short (a killed run); skipping that record", shard.name, lineno)
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    logger.warning("%s:%d is not valid JSON; skipping it", shard.name, lineno)
+                    continue
+                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                    logger.warning("%s:%d is not a medsyn record (no 'id'); skipping it", shard.name, lineno)
+                    continue
+                old = records.get(record["id"])
+                if old is None or is_failed(old):  # a done record stays; a failed one gives way to a later try
+                    records[record["id"]] = record
+    return list(records.values())
+
+
+def split_of(record: dict[str, Any]) -> str:
+    """The config a record belongs to: ``default`` (kept), ``rejected`` or ``failed``."""
+    if is_failed(record):
+        return "failed"
+    return "default" if record.get("kept", True) else "rejected"
+
+
+def split_records(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Records per config name, in :data:`SPLITS` order, each keeping the order of ``records``."""
+    groups: dict[str, list[dict[str, Any]]] = {name: [] for _, name in SPLITS}
+    for record in records:
+        groups[split_of(record)].append(record)
+    return groups
+
+
+# ---------------------------------------------------------------------------------------------- the job's identity
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]:
+    """Everything that decides which notes a job writes. Runtime knobs (URLs, concurrency, n) are left out."""
+    c = generator.config
+    backend = generator.backend
+    spec: dict[str, Any] = {
+        "backend": c.backend,
+        "model": c.model,
+        "adapter": adapter_label(generator.adapter),
+        "adapter_sha256": adapter_hash(generator.adapter),
+        "template": generator.template,
+        "generation": generator.params.to_dict(),
+        "min_symptoms": c.min_symptoms,
+        "max_symptoms": c.max_symptoms,
+        "min_example_chars": c.min_example_chars,
+        "codes": sorted(c.codes),
+        "fill_rare_to": c.fill_rare_to,
+        "seed": c.seed,
+        "graph_fingerprint": graph_fingerprint,
+        "filter": {"on": c.filter, "min_symptom_coverage": c.min_symptom_coverage, "max_copy_score": c.max_copy_score},
+        "consistency_top_k": c.consistency_top_k,
+        "max_attempts": c.max_attempts,
+        "medsyn_version": _version("medsyn"),
+        "transformers_version": _version("transformers"),
+    }
+    if c.backend == "transformers":
+        spec["dtype"] = c.dtype
+    if backend is not None and c.backend == "endpoint":
+        served = sorted({m for m in getattr(backend, "served", {}).values() if m})
+        if served:  # unknown while no endpoint answers; then left out rather than compared
+            spec["served_model"] = served[0] if len(served) == 1 else served
+        spec["prompt_format"] = "chat" if backend.chat else "text"
+    return spec
+
+
+def fingerprint(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = [k for k in new if k in old and old[k] != new[k]]
+    return [f"{k}: {json.dumps(old[k], ensure_ascii=False)} → {json.dumps(new[k], ensure_ascii=False)}" for k in keys]
+
+
+def check_job(out: Path, spec: dict[str, Any], holds_notes: bool) -> None:
+    """Refuse to resume a folder whose notes another job wrote; write the job file when the folder is new.
+
+    Args:
+        out: the dataset folder.
+        spec: this job's :func:`job_spec`.
+        holds_notes: whether the folder's shards hold any record (a folder without one takes any settings).
+    """
+    path = out / JOB_FILE
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))["job"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ConfigError(f"{path} is unreadable ({err}); pass --overwrite to start afresh") from err
+        diff = _differences(old, spec)
+        if diff and not holds_notes:
+            logger.info("%s holds no note yet; its job settings are replaced (%s)", out, "; ".join(diff))
+            old = {}
+        if diff and holds_notes:
+            raise ConfigError(
+                f"{out} holds notes of a job with other settings ({'; '.join(diff)}); pass --overwrite to start "
+                "afresh there, or another --out"
+            )
+        if old and all(k in old for k in spec):
+            return
+    elif holds_notes:
+        raise ConfigError(
+            f"{out} holds notes but no {JOB_FILE}, so its settings are unknown; pass --overwrite to start afresh "
+            "there, or another --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "fingerprint": fingerprint(spec),
+        "job": spec,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    tmp.replace(path)
+
+
+def check_out_dir(out: Path) -> None:
+    """Fail before any work if ``out`` cannot hold a dataset folder: a file, a path under a file, or read-only."""
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
+                raise ConfigError(f"--out {out} {what}; give a folder path")
+            break
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".medsyn-write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out} cannot be written ({err.strerror or err}); choose a folder you can write to"
+        ) from err
+
+
+def clear_outputs(out: Path) -> None:
+    """Remove what a generation job wrote in ``out`` (for ``--overwrite``); other files stay."""
+    for name in JOB_OUTPUTS:
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def read_job(folder: Path) -> dict[str, Any]:
+    """The job spec that ``folder``'s :data:`JOB_FILE` holds."""
+    path = folder / JOB_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["job"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"{path} is unreadable ({err}); pass --overwrite to start afresh") from err
+
+
+def folder_card(spec: dict[str, Any], records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The card of a folder that ``medsyn generate`` wrote."""
+    from medsyn.cards import notes_card
+
+    return notes_card(spec, split_records(records), meta, job_fingerprint=fingerprint(spec))
+
+
+# ---------------------------------------------------------------------------------------------- reading notes
+
+
+# Column names that hold a note's text and its code, in the formats medsyn reads.
+_TEXT_COLUMNS = ("note", "text", "symptoms")
+_CODE_COLUMNS = ("icd10_code", "code", "category")
+
+
+def load_notes(source: str | Path) -> list[Note]:
+    """Load notes from a RuMedTop3-format JSONL file or from a dataset folder.
+
+    Args:
+        source: a ``.jsonl`` (or ``.jsonl.gz``) file with ``symptoms`` and ``code`` per line; a folder that
+            ``medsyn generate`` is still writing (its kept notes are read from ``shards/``); or any folder that
+            ``datasets.load_dataset(folder)`` reads (a finished ``medsyn generate`` folder, a release folder), whose
+            default config's rows have a text column (``note``/``text``/``symptoms``) and a code column
+            (``icd10_code``/``code``/``category``).
+
+    Returns:
+        A list of ``{"id", "text", "code"}`` dicts; codes are cut to their 3-character category.
+    """
+    source = Path(source)
+    if source.is_file() and (source.suffix in (".jsonl", ".json") or source.name.endswith(".jsonl.gz")):
+        notes = read_rumedtop3_file(source)
+    elif source.is_dir() and (source / "shards").is_dir():
+        rows = split_records(read_shards(source / "shards"))["default"]
+        notes = [{"id": r["id"], "text": r["note"], "code": r["icd10_code"]} for r in rows]
+    elif source.is_dir():
+        notes = _dataset_folder_notes(source)
+    else:
+        raise MedsynError(f"cannot read notes from {source}: expected a .jsonl file or a dataset folder")
+    for note in notes:
+        note["code"] = note["code"].split(".")[0][:3]
+    logger.info("loaded %d notes from %s", len(notes), source)
+    return notes
+
+
+def _dataset_folder_notes(source: Path) -> list[Note]:
+    """The default config's notes of a folder that ``datasets.load_dataset`` reads (all its splits)."""
+    import datasets
+
+    if not list(source.rglob("*.parquet")) and not list(source.glob("*.jsonl")) and not list(source.glob("*.csv")):
+        raise MedsynError(
+            f"{source} holds no data files; pass a folder written by 'medsyn generate', a release folder or a .jsonl"
+        )
+    try:
+        loaded = datasets.load_dataset(str(source))
+    except Exception as err:  # noqa: BLE001 - any reader error becomes one line that names the folder
+        raise MedsynError(f"datasets cannot read {source} ({type(err).__name__}: {err})") from err
+    notes: list[Note] = []
+    for split in loaded.values():
+        text_col = next((c for c in _TEXT_COLUMNS if c in split.column_names), None)
+        code_col = next((c for c in _CODE_COLUMNS if c in split.column_names), None)
+        if text_col is None or code_col is None:
+            raise MedsynError(
+                f"{source}: columns {split.column_names} hold no note text ({'/'.join(_TEXT_COLUMNS)}) or no "
+                f"code ({'/'.join(_CODE_COLUMNS)})"
+            )
+        ids = split["id"] if "id" in split.column_names else [f"{source.name}-{i}" for i in range(len(split))]
+        notes += [{"id": str(i), "text": t, "code": c} for i, t, c in zip(ids, split[text_col], split[code_col])]
+    return notes

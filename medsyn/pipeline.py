@@ -1,0 +1,230 @@
+"""The generation job: sampler → :class:`~medsyn.generator.NoteGenerator` → writer, resumable and exact.
+
+Example:
+    >>> from medsyn.pipeline import GenerateConfig, run_generation          # doctest: +SKIP
+    >>> run_generation(GenerateConfig(n=20, out="outputs/notes", seed=0))   # doctest: +SKIP
+
+The job is one coroutine per task under a bound on requests in flight: a finished note is written at once, and a
+note the filter turns down is tried again by itself, with its next seed. The same engine drives the in-process
+model (whose backend gathers the requests in flight into batches) and any number of served endpoints.
+
+The resolved job (model, served model, adapter and its content hash, template, sampling parameters, symptom
+bounds, seed, graph fingerprint, versions) is fingerprinted and written to ``medsyn_job.json`` before the first
+request. Re-running the same command resumes: finished tasks are skipped, failed ones are tried again, and a
+larger ``n`` extends the folder. A run with other settings into the same folder stops and says what differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from medsyn.backends import GenerationParams
+from medsyn.backends.routing import EndpointsUnavailableError
+from medsyn.config import dump_config
+from medsyn.errors import ConfigError, GenerationAborted
+from medsyn.generator import GeneratorConfig, NoteGenerator
+from medsyn.job import JOB_FILE, check_job, check_out_dir, clear_outputs, fingerprint, folder_card, is_failed, job_spec
+from medsyn.kg import load_graph
+from medsyn.models import check_model_path
+from medsyn.sampling import Task
+from medsyn.writer import ShardWriter
+
+__all__ = ["GenerateConfig", "run_generation", "interleave"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerateConfig(GeneratorConfig):
+    """A generation job: a :class:`~medsyn.generator.GeneratorConfig`, how many notes, and where to write them."""
+
+    # Output
+    n: int = field(default=20, metadata={"help": "number of tasks (notes) to generate"})
+    out: str = field(default="outputs/ru-notes", metadata={"help": "dataset folder (resumed if it exists)"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "start afresh: remove what an earlier job wrote in --out first"}
+    )
+    finalize_only: bool = field(
+        default=False,
+        metadata={"help": "generate nothing: write the dataset folder from what the shards hold (a job cut short)"},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1, got {self.n}")
+
+
+def run_generation(config: GenerateConfig, params: GenerationParams | None = None) -> dict[str, Any]:
+    """Generate ``config.n`` notes into ``config.out``, resuming what a previous run left.
+
+    Args:
+        config: the job.
+        params: sampling parameters.
+
+    Returns:
+        A summary: counts of kept, rejected and failed notes, notes/s, tokens/s, the output folder.
+
+    Raises:
+        ConfigError: the folder holds another job's notes.
+        GenerationAborted: nearly all of the first tasks failed, or every endpoint kept failing. What was done is
+            on disk, and the same command resumes.
+    """
+    out = Path(config.out)
+    if config.backend == "transformers" and not config.endpoint:
+        check_model_path(config.model)  # before any folder is made or the graph is loaded
+    created = not out.exists()
+    try:
+        return _run_generation(config, params or GenerationParams(), out)
+    except BaseException:
+        if created and out.is_dir() and not (out / "shards").exists():
+            shutil.rmtree(out, ignore_errors=True)  # a start that failed before any note leaves nothing in the way
+        raise
+
+
+def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path) -> dict[str, Any]:
+    check_out_dir(out)
+    if config.overwrite:
+        clear_outputs(out)
+    kg = load_graph(config.graph)
+    generator = NoteGenerator(config, params, kg=kg)
+    tasks = generator.sampler.sample(config.n)
+    graph_fp = kg.fingerprint()
+    writer = ShardWriter(out)
+    holds_notes = writer.records_on_disk > 0
+    # Settings are checked before anything is loaded or generated, and again once the backend says what it serves.
+    check_job(out, job_spec(generator, graph_fp), holds_notes)
+    # round-robin over categories, so that a job stopped at any point holds a spread of codes, not the first few
+    todo = [] if config.finalize_only else interleave([t for t in tasks if t.id not in writer.done])
+    logger.info(
+        "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
+    )
+    stats: dict[str, Any] = {"tokens": 0, "counts": Counter(), "router": None}
+    aborted: GenerationAborted | None = None
+    started = time.perf_counter()
+    if todo:
+        generator.load()
+        started = time.perf_counter()  # rates count generation, not the model's conversion or load
+        spec = job_spec(generator, graph_fp)
+        check_job(out, spec, holds_notes)
+        logger.info("job %s: %s", fingerprint(spec), json.dumps(spec, ensure_ascii=False))
+        try:
+            asyncio.run(_run_tasks(generator, todo, writer, len(tasks), stats))
+        except GenerationAborted as err:
+            aborted = err
+        finally:
+            writer.close()
+    elapsed = time.perf_counter() - started
+    spec_now = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))["job"]
+    if writer.records_on_disk or sum(stats["counts"].values()):
+        counts = writer.finalize(
+            order=[t.id for t in tasks], card=lambda records, meta: folder_card(spec_now, records, meta)
+        )
+    else:  # nothing was ever written: no dataset card that would point at missing files
+        counts = {"kept": 0, "rejected": 0, "failed": 0}
+    # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
+    import yaml
+
+    saved = dump_config(replace(config, overwrite=False, finalize_only=False), params)
+    del saved["out"]
+    (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), "utf-8")
+    done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))
+    summary = {
+        "out": str(out),
+        "tasks": len(tasks),
+        "generated_now": done_now,
+        **counts,
+        "seconds": round(elapsed, 1),
+        "notes_per_s": round(done_now / elapsed, 3) if done_now and elapsed else None,
+        "tokens_per_s": round(stats["tokens"] / elapsed, 1) if done_now and elapsed else None,
+    }
+    if stats["router"]:
+        summary["endpoints"] = stats["router"]
+    if aborted is not None:
+        raise GenerationAborted(f"{aborted} ({counts['kept'] + counts['rejected']} notes are safe in {out})")
+    logger.info("done: %s", summary)
+    return summary
+
+
+def interleave(tasks: list[Task]) -> list[Task]:
+    """``tasks`` reordered round-robin across their categories (each category's own order kept)."""
+    by_category: dict[str, list[Task]] = {}
+    for task in tasks:
+        by_category.setdefault(task.category, []).append(task)
+    rounds = max((len(v) for v in by_category.values()), default=0)
+    return [queue[k] for k in range(rounds) for queue in by_category.values() if k < len(queue)]
+
+
+async def _run_tasks(
+    generator: NoteGenerator, todo: list[Task], writer: ShardWriter, total: int, stats: dict[str, Any]
+) -> None:
+    """Run ``todo`` with at most ``backend.max_in_flight`` tasks at a time, writing each record as it finishes."""
+    from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    backend = generator.backend
+    assert backend is not None
+    queue: asyncio.Queue[Task] = asyncio.Queue()
+    for task in todo:
+        queue.put_nowait(task)
+    counts: Counter[str] = stats["counts"]
+    first_errors: Counter[str] = Counter()
+    window = min(len(todo), 20)  # the first tasks: if nearly all fail, the setup is wrong, not the endpoint's day
+    started = time.perf_counter()
+    bar = tqdm(total=total, initial=total - len(todo), desc="generating", unit="note", dynamic_ncols=True)
+
+    async def worker() -> None:
+        while True:
+            try:
+                task = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            record = await generator.agenerate(task)
+            writer.write([record])
+            if is_failed(record):
+                counts["failed"] += 1
+                if sum(counts.values()) <= window:
+                    first_errors[f"{record.get('endpoint') or backend.name}: {record['error']}"] += 1
+            else:
+                counts["kept" if record["kept"] else "rejected"] += 1
+                stats["tokens"] += record.get("completion_tokens") or 0
+            if sum(counts.values()) == window and counts["failed"] >= 0.9 * window:
+                error, _ = first_errors.most_common(1)[0]
+                raise GenerationAborted(
+                    f"{counts['failed']} of the first {window} tasks failed; {error}. Check the URL, the served "
+                    "model name (--model) and the key, then run the same command again"
+                )
+            bar.update(1)
+            rate = stats["tokens"] / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix(
+                kept=counts["kept"], rejected=counts["rejected"], failed=counts["failed"], tok_s=f"{rate:.0f}"
+            )
+
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(backend.max_in_flight, len(todo))))]
+    try:
+        with logging_redirect_tqdm():  # log lines print above the bar instead of through it
+            done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            for w in pending:
+                w.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for w in done:
+            err = w.exception()
+            if isinstance(err, EndpointsUnavailableError):
+                raise GenerationAborted(str(err)) from err
+            if err is not None:
+                raise err
+    finally:
+        for w in workers:
+            w.cancel()  # an interrupt (Ctrl-C) lands here with the workers still running
+        bar.close()
+        router = getattr(backend, "router", None)
+        stats["router"] = router.summary() if router is not None else None
+        await backend.aclose()
