@@ -8,7 +8,7 @@ Systems, all on the same features where they share them:
   ngram_range=(3, 8))`` and a one-vs-rest ``LogisticRegression(C=10)`` (lbfgs; scikit-learn >= 1.7 spells
   one-vs-rest ``OneVsRestClassifier``, which fits the same 105 binary problems);
 - scikit-learn's ``SGDClassifier(loss="log_loss")`` and ``LinearSVC`` on the same tf-idf features;
-- medsyn's :class:`medsyn.eval.linear.LinearClassifier` with its defaults (hashed tf-idf, Gram-matrix L-BFGS).
+- medsyn's :class:`medsyn.filters.linear.LinearClassifier` with its defaults (hashed tf-idf, Gram-matrix L-BFGS).
 
 Training sets: RuMedTop3 train (4,690 notes) plus the MedSyn paper's GPT-4 notes (packaged), drawn with
 replacement to the requested size per code share; every system scores RuMedTop3 dev (848 notes). Each (system,
@@ -94,7 +94,7 @@ def run_one(system: str, size: int) -> dict:
 
         scores, labels, n_features = _tfidf_fit(notes, dev, LinearSVC(C=1.0), proba=False)
     elif system == "medsyn":
-        from medsyn.eval.linear import LinearClassifier
+        from medsyn.filters.linear import LinearClassifier
 
         model = LinearClassifier().fit([n["text"] for n in notes], [n["code"] for n in notes])
         scores, labels, n_features = (

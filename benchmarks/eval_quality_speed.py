@@ -31,7 +31,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from medsyn.data import load_rumedtop3
-    from medsyn.eval.quality import CopyIndex, evaluate_quality
+    from medsyn.eval.quality import evaluate_quality
+    from medsyn.filters.note import CopyIndex
     from medsyn.job import load_notes
 
     real = load_rumedtop3("train")

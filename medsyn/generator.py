@@ -217,9 +217,9 @@ class NoteGenerator:
         config: the generation config (model, backend, template, filter and retry settings).
         params: sampling parameters.
         kg: the knowledge graph (loaded from ``config.graph`` when ``None``).
-        note_filter: a :class:`~medsyn.eval.quality.NoteFilter`; built from RuMedTop3 train when ``None`` and
+        note_filter: a :class:`~medsyn.filters.note.NoteFilter`; built from RuMedTop3 train when ``None`` and
             ``config.filter`` is on.
-        consistency: a :class:`~medsyn.eval.consistency.ConsistencyCheck`; trained on RuMedTop3 train when ``None``
+        consistency: a :class:`~medsyn.filters.consistency.ConsistencyCheck`; trained on RuMedTop3 train when ``None``
             and ``config.consistency_top_k`` is set.
     """
 
@@ -292,7 +292,7 @@ class NoteGenerator:
             self.backend.load()
         if self.note_filter is None and self.config.filter:
             from medsyn.data import load_rumedtop3
-            from medsyn.eval.quality import NoteFilter
+            from medsyn.filters.note import NoteFilter
 
             real = [n["text"] for n in load_rumedtop3("train")]
             self.note_filter = NoteFilter.from_real(
@@ -301,7 +301,7 @@ class NoteGenerator:
                 max_copy_score=self.config.max_copy_score,
             )
         if self.consistency is None and self.config.consistency_top_k:
-            from medsyn.eval.consistency import ConsistencyCheck
+            from medsyn.filters.consistency import ConsistencyCheck
 
             self.consistency = ConsistencyCheck.from_rumedtop3(self.config.consistency_top_k)
         return self

@@ -301,7 +301,7 @@ def test_a_job_works_through_categories_round_robin(kg):
 def test_consistency_and_targeting_at_generation_time(tmp_path, kg_path, tiny_model_dir):
     import numpy as np
 
-    from medsyn.eval.consistency import ConsistencyCheck
+    from medsyn.filters.consistency import ConsistencyCheck
     from medsyn.generator import NoteGenerator
 
     class Ranker:

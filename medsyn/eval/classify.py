@@ -62,7 +62,7 @@ class RunResult:
 def make_classifier(model: str, linear_options: dict | None = None, transformer_options: dict | None = None):
     """A fresh classifier: ``"linear"`` for the fast tf-idf baseline, else an HF encoder id or path."""
     if model == "linear":
-        from medsyn.eval.linear import LinearClassifier
+        from medsyn.filters.linear import LinearClassifier
 
         return LinearClassifier(**(linear_options or {}))
     from medsyn.eval.transformer import TransformerClassifier

@@ -300,7 +300,8 @@ def consistency_main(argv: list[str] | None = None) -> int:
     from collections import Counter
 
     from medsyn.eval import report
-    from medsyn.eval.consistency import ConsistencyCheck, apply_check, drop_report, read_rows
+    from medsyn.eval.consistency import apply_check, drop_report, read_rows
+    from medsyn.filters.consistency import ConsistencyCheck
     from medsyn.writer import ShardWriter
 
     logger.info("config: %s", dump_config(args))

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from medsyn.errors import MedsynError
+from medsyn.filters.linear import stratified_indices
 
 __all__ = [
     "PAPER_GRID",
     "Setting",
     "parse_setting",
-    "stratified_indices",
     "build_training_set",
     "fill_rare",
     "rarest_codes",
@@ -98,31 +98,6 @@ def parse_setting(text: str) -> Setting:
     if not 0 < setting.real <= 1 or setting.synthetic < 0:
         raise MedsynError(f"setting {text!r}: the real fraction must be in (0, 1] and the synthetic one >= 0")
     return setting
-
-
-def stratified_indices(labels: Sequence[str], fraction: float, seed: int = 0) -> list[int]:
-    """Indices of a per-label random subsample: ``round(fraction * count)`` of each label, at least one.
-
-    Args:
-        labels: the label of each item.
-        fraction: the share to keep, in (0, 1]; 1 keeps everything (fractions above 1 are capped).
-        seed: the random seed.
-
-    Returns:
-        Sorted indices into ``labels``.
-    """
-    if fraction <= 0:
-        return []
-    rng = random.Random(seed)
-    by_label: dict[str, list[int]] = defaultdict(list)
-    for i, label in enumerate(labels):
-        by_label[label].append(i)
-    keep: list[int] = []
-    for label in sorted(by_label):
-        idx = by_label[label]
-        n = min(len(idx), max(1, round(fraction * len(idx))))
-        keep += idx if n == len(idx) else rng.sample(idx, n)
-    return sorted(keep)
 
 
 def fill_rare(real: Sequence[Note], synthetic: Sequence[Note], target: int, seed: int = 0) -> list[Note]:

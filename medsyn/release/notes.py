@@ -108,7 +108,7 @@ def privacy_gate(
     """
     from tqdm.auto import tqdm
 
-    from medsyn.eval.quality import DEFAULT_MAX_CONTAINMENT, CopyIndex
+    from medsyn.filters.note import DEFAULT_MAX_CONTAINMENT, CopyIndex
 
     index = CopyIndex(real_texts)
     scores, near = [], []

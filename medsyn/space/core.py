@@ -219,7 +219,7 @@ class Demo:
         )
         t = time.perf_counter()
         if c.filter and self.note_filter is None:
-            from medsyn.eval.quality import NoteFilter
+            from medsyn.filters.note import NoteFilter
 
             logger.info("indexing the real notes for the quality filter")
             self.real_notes = [n["text"] for n in load_rumedtop3("train")]

@@ -115,7 +115,7 @@ def test_the_default_run_reports_gains_and_plots_without_synthetic_notes(tmp_pat
 
 def test_low_recall_codes_come_from_train_not_dev(small_split):
     from medsyn.eval.classify import cv_low_recall_codes
-    from medsyn.eval.linear import LinearClassifier
+    from medsyn.filters.linear import LinearClassifier
 
     train, _ = small_split
     seen = []
@@ -182,7 +182,7 @@ def test_several_named_sources_compare_in_one_run(tmp_path, small_split):
 
 
 def test_a_cache_dir_lets_a_later_run_reuse_its_fits(tmp_path, small_split, monkeypatch):
-    from medsyn.eval.linear import LinearClassifier
+    from medsyn.filters.linear import LinearClassifier
 
     train, dev = small_split
     write_jsonl(tmp_path / "train.jsonl", _rumed(train))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from medsyn.errors import MedsynError
-from medsyn.eval.consistency import ConsistencyCheck, apply_check, code_ranks, drop_report, read_rows
+from medsyn.eval.consistency import apply_check, drop_report, read_rows
+from medsyn.filters.consistency import ConsistencyCheck, code_ranks
 
 
 def test_code_ranks_count_ties_against_the_note_and_flag_unknown_codes():

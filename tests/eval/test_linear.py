@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from medsyn.errors import MedsynError
-from medsyn.eval.linear import LinearClassifier
 from medsyn.eval.metrics import classification_metrics
+from medsyn.filters.linear import LinearClassifier
 
 
 def test_fits_and_scores(small_split):

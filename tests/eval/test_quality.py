@@ -1,17 +1,7 @@
 import pytest
 
-from medsyn.eval.quality import (
-    CopyIndex,
-    FilterResult,
-    NoteFilter,
-    copy_score_against,
-    corpus_stats,
-    distinct_n,
-    evaluate_quality,
-    longest_common_words,
-    ngrams,
-    self_bleu,
-)
+from medsyn.eval.quality import corpus_stats, distinct_n, evaluate_quality, self_bleu
+from medsyn.filters.note import CopyIndex, FilterResult, NoteFilter, copy_score_against, longest_common_words, ngrams
 from medsyn.text import tokenize
 
 REAL = [
@@ -105,7 +95,7 @@ def test_evaluate_quality_on_a_small_slice(real_notes):
 
 
 def test_a_long_note_that_carries_a_short_real_note_is_caught():
-    from medsyn.eval.quality import NoteFilter
+    from medsyn.filters.note import NoteFilter
 
     real = ["Жалобы на боли в пояснице после подъёма тяжести три дня назад", "Кашель и насморк"]
     filt = NoteFilter.from_real(real, min_symptom_coverage=0.0)

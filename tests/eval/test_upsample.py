@@ -13,8 +13,8 @@ from medsyn.eval.upsample import (
     lowest_recall_codes,
     parse_setting,
     rarest_codes,
-    stratified_indices,
 )
+from medsyn.filters.linear import stratified_indices
 
 
 def test_stratified_subsampling_keeps_every_code(real_notes):

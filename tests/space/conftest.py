@@ -17,7 +17,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 @pytest.fixture(scope="session")
 def note_filter(real_notes):
-    from medsyn.eval.quality import NoteFilter
+    from medsyn.filters.note import NoteFilter
 
     return NoteFilter.from_real([n["text"] for n in real_notes])
 

@@ -26,7 +26,9 @@ Example:
 from __future__ import annotations
 
 import logging
+import random
 import time
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -188,8 +190,6 @@ class LinearClassifier:
         if n <= m:
             return np.arange(n)
         # Stratified: every code keeps its share of basis notes (and at least one), so rare codes stay expressible.
-        from medsyn.eval.upsample import stratified_indices
-
         idx = stratified_indices(y.tolist(), m / n, seed=self.config.seed)
         logger.info("%d training notes exceed max_basis=%d: using a stratified basis of %d", n, m, len(idx))
         return np.asarray(idx)
@@ -214,3 +214,28 @@ class LinearClassifier:
     def predict(self, texts: Sequence[str]) -> list[str]:
         """The best-scored code of each note."""
         return [self.labels_[j] for j in np.argmax(self.decision_function(texts), axis=1)]
+
+
+def stratified_indices(labels: Sequence[str], fraction: float, seed: int = 0) -> list[int]:
+    """Indices of a per-label random subsample: ``round(fraction * count)`` of each label, at least one.
+
+    Args:
+        labels: the label of each item.
+        fraction: the share to keep, in (0, 1]; 1 keeps everything (fractions above 1 are capped).
+        seed: the random seed.
+
+    Returns:
+        Sorted indices into ``labels``.
+    """
+    if fraction <= 0:
+        return []
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_label[label].append(i)
+    keep: list[int] = []
+    for label in sorted(by_label):
+        idx = by_label[label]
+        n = min(len(idx), max(1, round(fraction * len(idx))))
+        keep += idx if n == len(idx) else rng.sample(idx, n)
+    return sorted(keep)
