@@ -31,7 +31,16 @@ from medsyn.backends.routing import EndpointsUnavailableError
 from medsyn.config import dump_config
 from medsyn.errors import ConfigError, GenerationAborted
 from medsyn.generator import GeneratorConfig, NoteGenerator
-from medsyn.job import JOB_FILE, check_job, check_out_dir, clear_outputs, fingerprint, folder_card, is_failed, job_spec
+from medsyn.job import (
+    check_job,
+    check_out_dir,
+    clear_outputs,
+    fingerprint,
+    folder_card,
+    is_failed,
+    job_spec,
+    read_job,
+)
 from medsyn.kg import load_graph
 from medsyn.models import check_model_path
 from medsyn.sampling import Task
@@ -123,7 +132,7 @@ def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path)
         finally:
             writer.close()
     elapsed = time.perf_counter() - started
-    spec_now = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))["job"]
+    spec_now = read_job(out)
     if writer.records_on_disk or sum(stats["counts"].values()):
         counts = writer.finalize(
             order=[t.id for t in tasks], card=lambda records, meta: folder_card(spec_now, records, meta)
