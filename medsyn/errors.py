@@ -13,6 +13,8 @@ __all__ = [
     "ConfigError",
     "BackendError",
     "GenerationAborted",
+    "RequestFailed",
+    "EndpointsUnavailableError",
     "ReleaseError",
     "MissingExtraError",
     "require",
@@ -50,6 +52,24 @@ class BackendError(MedsynError):
 
 class GenerationAborted(BackendError):
     """The run stopped early (nearly every first task failed, or every endpoint kept failing); nothing is lost."""
+
+
+class RequestFailed(BackendError):
+    """One request that failed for good, from any backend: a 4xx answer, retries exhausted, a local model's error.
+
+    ``kind`` names the fault (``http_400``, ``timeout``, ``connection``, or the local error's type); ``endpoint``
+    is the URL that answered last, ``None`` for an in-process model. The generator turns it into a ``failed`` row.
+    """
+
+    def __init__(self, message: str, kind: str, endpoint: str | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.endpoint = endpoint
+        self.attempts = attempts
+
+
+class EndpointsUnavailableError(BackendError):
+    """Every endpoint stayed out of rotation for longer than the router waits, or kept giving the same error."""
 
 
 class ReleaseError(MedsynError):

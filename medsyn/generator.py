@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medsyn.backends import Backend, GenerationParams, get_backend
+from medsyn.backends import Backend, GenerationParams, backend_class, backend_from_config
 from medsyn.backends.base import Generation, clean_generation, request_seed
-from medsyn.errors import ConfigError
+from medsyn.errors import ConfigError, EndpointsUnavailableError, GenerationAborted, RequestFailed
 from medsyn.models import DEFAULT_MODEL, default_adapter_path
 from medsyn.prompts import get_prompt_builder
 from medsyn.sampling import Task, TaskSampler
@@ -44,13 +44,12 @@ __all__ = [
     "adapter_label",
     "resolve_adapter",
     "resolve_template",
-    "resolve_prompt_format",
 ]
 
 logger = logging.getLogger(__name__)
 
 
-def resolve_adapter(model: str, adapter: str | None, backend: str = "transformers") -> str | None:
+def resolve_adapter(model: str, adapter: str | None, in_process: bool = True) -> str | None:
     """``auto`` → the packaged adapter when ``model`` is the embedded default run in-process; ``none`` → None.
 
     A served model has its adapter merged or loaded by the server, so ``auto`` means none for an endpoint.
@@ -59,24 +58,25 @@ def resolve_adapter(model: str, adapter: str | None, backend: str = "transformer
         return None
     if adapter != "auto":
         return adapter
-    if backend != "transformers" or model not in (DEFAULT_MODEL, "", None):
+    if not in_process or model not in (DEFAULT_MODEL, "", None):
         return None
     path = default_adapter_path()
     return str(path) if path and Path(path, "adapter_config.json").exists() else None
 
 
-def resolve_template(template: str, adapter: str | None, served_medsyn_model: bool = False) -> str:
-    """``auto`` → ``instruction`` for a model trained on medsyn's instruction format, else ``example_guided``."""
+def resolve_template(template: str, adapter: str | None, backend: Backend | None = None) -> str:
+    """``auto`` → ``instruction`` for a model trained on medsyn's instruction format, else ``example_guided``.
+
+    Without an adapter, what the model is trained on shows only once the backend is loaded: a chat model gets the
+    example-guided prompt, and a text one its backend's ``text_template``. Until then ``auto`` stays ``auto``.
+    """
     if template != "auto":
         return template
-    return "instruction" if adapter or served_medsyn_model else "example_guided"
-
-
-def resolve_prompt_format(prompt_format: str, template: str) -> str:
-    """``auto`` for an endpoint: plain text for the instruction format (base and adapter models), chat otherwise."""
-    if prompt_format != "auto":
-        return prompt_format
-    return "text" if template == "instruction" else "chat"
+    if adapter:
+        return "instruction"
+    if backend is None:
+        return "auto"
+    return "example_guided" if backend.chat else backend.text_template
 
 
 def adapter_label(adapter: str | None) -> str | None:
@@ -236,9 +236,8 @@ class NoteGenerator:
         self._kg = kg
         self.note_filter = note_filter
         self.consistency = consistency
-        self.adapter = resolve_adapter(config.model, config.adapter, config.backend)
-        self.template = resolve_template(config.template, self.adapter, _serves_medsyn_model(config))
-        self.builder = get_prompt_builder(self.template)
+        self.adapter = resolve_adapter(config.model, config.adapter, backend_class(config.backend).in_process)
+        self.template = resolve_template(config.template, self.adapter)  # settled at load when still auto
         self.backend: Backend | None = None
         self._sampler: TaskSampler | None = None
 
@@ -261,35 +260,12 @@ class NoteGenerator:
             )
         return self._sampler
 
-    def backend_kwargs(self) -> dict[str, Any]:
-        """The options :func:`~medsyn.backends.get_backend` gets for this config."""
-        c = self.config
-        if c.backend == "transformers":
-            return {
-                "model": c.model,
-                "adapter": self.adapter,
-                "dtype": c.dtype,
-                "device": c.device,
-                "prompt_format": c.prompt_format,
-                "batch_size": c.batch_size,
-            }
-        if c.backend == "endpoint":
-            return {
-                "endpoints": c.endpoint,
-                "model": None if c.model in ("", DEFAULT_MODEL, "auto") else c.model,
-                "prompt_format": resolve_prompt_format(c.prompt_format, self.template),
-                "engine": c.engine,
-                "max_concurrency": c.max_concurrency,
-                "timeout": c.timeout,
-                "max_retries": c.max_retries,
-            }
-        return {"model": c.model}
-
     def load(self) -> NoteGenerator:
         """Create the backend and the filter. Returns ``self``."""
         if self.backend is None:
-            self.backend = get_backend(self.config.backend, **self.backend_kwargs())
+            self.backend = backend_from_config(self.config, adapter=self.adapter, template=self.template)
             self.backend.load()
+        self.template = resolve_template(self.template, self.adapter, self.backend)
         if self.note_filter is None and self.config.filter:
             from medsyn.data import load_rumedtop3
             from medsyn.filters.note import NoteFilter
@@ -330,8 +306,9 @@ class NoteGenerator:
     def prompt(self, task: Task) -> Any:
         """The prompt for ``task`` in the backend's format (chat messages or text)."""
         chat = self.backend.chat if self.backend is not None else False
+        builder = get_prompt_builder(resolve_template(self.template, self.adapter, self.backend))
         row = task.to_dict()
-        return self.builder.messages(row) if chat else self.builder.text(row)
+        return builder.messages(row) if chat else builder.text(row)
 
     # ------------------------------------------------------------------ generation
 
@@ -350,9 +327,6 @@ class NoteGenerator:
 
     async def agenerate(self, task: Task) -> dict[str, Any]:
         """One finished record for ``task``: kept, rejected after ``max_attempts`` tries, or failed."""
-        from medsyn.backends.endpoint import RequestFailed
-        from medsyn.backends.routing import EndpointsUnavailableError
-
         assert self.backend is not None, "call load() first"
         prompt = self.prompt(task)
         record: dict[str, Any] = {}
@@ -360,15 +334,12 @@ class NoteGenerator:
             seed = request_seed(self.config.seed, task.id, attempt)
             try:
                 generation = await self.backend.agenerate(prompt, self.params, seed)
-            except EndpointsUnavailableError:
+            except (EndpointsUnavailableError, GenerationAborted):
                 raise  # the run stops: no endpoint to send anything to
             except RequestFailed as err:
+                if err.endpoint is None:
+                    logger.warning("task %s failed: %s", task.id, err)
                 return self.failed_record(task, prompt, seed, attempt, err.kind, str(err), err.endpoint)
-            except Exception as err:  # noqa: BLE001 - a local backend's error fails the task, not the run
-                if isinstance(err, asyncio.CancelledError):
-                    raise
-                logger.warning("task %s failed: %s: %s", task.id, type(err).__name__, err)
-                return self.failed_record(task, prompt, seed, attempt, type(err).__name__, str(err), None)
             record = self.record(task, prompt, generation, seed, attempt)
             if record["kept"]:
                 break
@@ -379,7 +350,7 @@ class NoteGenerator:
 
         One try, no retry: a visitor sees the note the filter judged. The last update carries the record (as
         :meth:`record` makes it, with ``completion_tokens`` counting streamed pieces and no prompt token count).
-        A backend error propagates (:class:`~medsyn.backends.endpoint.RequestFailed` for an endpoint).
+        A backend error propagates (:class:`~medsyn.errors.RequestFailed`).
         """
         if self.backend is None:
             self.load()
@@ -462,8 +433,3 @@ class NoteGenerator:
             "error_type": kind,
             "error": message[:500],
         }
-
-
-def _serves_medsyn_model(config: GeneratorConfig) -> bool:
-    """An endpoint whose model is medsyn's merged default (``medsyn serve``) takes the instruction format."""
-    return config.backend == "endpoint" and "medsyn" in str(config.model).lower()

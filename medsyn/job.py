@@ -142,13 +142,10 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
         "medsyn_version": _version("medsyn"),
         "transformers_version": _version("transformers"),
     }
-    if c.backend == "transformers":
-        spec["dtype"] = c.dtype
-    if backend is not None and c.backend == "endpoint":
-        served = sorted({m for m in getattr(backend, "served", {}).values() if m})
-        if served:  # unknown while no endpoint answers; then left out rather than compared
-            spec["served_model"] = served[0] if len(served) == 1 else served
-        spec["prompt_format"] = "chat" if backend.chat else "text"
+    if generator.template == "auto":
+        del spec["template"]  # settled once the backend is loaded and says what its model takes
+    if backend is not None:
+        spec |= backend.job_fields()
     return spec
 
 

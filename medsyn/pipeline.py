@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from medsyn.backends import GenerationParams
-from medsyn.backends.routing import EndpointsUnavailableError
 from medsyn.config import dump_config
-from medsyn.errors import ConfigError, GenerationAborted
+from medsyn.errors import ConfigError, EndpointsUnavailableError, GenerationAborted
 from medsyn.generator import GeneratorConfig, NoteGenerator
 from medsyn.job import (
     check_job,

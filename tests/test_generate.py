@@ -167,9 +167,17 @@ def test_sigkill_then_resume(tmp_path, kg_path, tiny_model_dir):
 
 
 def test_template_resolution():
-    assert resolve_template("auto", None) == "example_guided"
+    from medsyn.backends.endpoint import EndpointBackend
+    from medsyn.backends.transformers import TransformersBackend
+
+    assert resolve_template("auto", None) == "auto"  # waits on the backend
     assert resolve_template("auto", "/some/adapter") == "instruction"
     assert resolve_template("example_guided", "/a") == "example_guided"
+    local, served = TransformersBackend(), EndpointBackend(["http://127.0.0.1:9"])
+    assert resolve_template("auto", None, local) == "example_guided"  # a base model without a chat template
+    assert resolve_template("auto", None, served) == "instruction"  # a served model that takes no chat requests
+    served.chat = True
+    assert resolve_template("auto", None, served) == "example_guided"
 
 
 def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny_model_dir, monkeypatch):
@@ -259,7 +267,7 @@ def test_auto_adapter_is_the_packaged_one_only_for_the_embedded_model_in_process
 
     packaged = resolve_adapter(DEFAULT_MODEL, "auto")
     assert packaged and (Path(packaged) / "adapter_model.safetensors").exists()
-    assert resolve_adapter(DEFAULT_MODEL, "auto", backend="endpoint") is None  # a server merges or loads its own
+    assert resolve_adapter(DEFAULT_MODEL, "auto", in_process=False) is None  # a server merges or loads its own
     assert resolve_adapter("someone/other-model", "auto") is None
     assert resolve_adapter(DEFAULT_MODEL, "none") is None
     assert resolve_adapter(DEFAULT_MODEL, "/my/adapter") == "/my/adapter"

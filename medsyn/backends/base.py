@@ -119,8 +119,26 @@ class Backend(ABC):
     name: str = "backend"
     chat: bool = False
     max_in_flight: int = 16
+    in_process: bool = True  # runs the model here (and so loads an adapter itself), not on a server
+    # The prompt template that ``auto`` means when this backend sends plain text and no adapter is named.
+    text_template: str = "example_guided"
 
     _batcher: MicroBatcher | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, adapter: str | None = None, template: str = "auto") -> Backend:
+        """Build the backend from a generator config (any object with its fields), not yet loaded.
+
+        Args:
+            config: a :class:`~medsyn.generator.GeneratorConfig` or an object with the same fields.
+            adapter: the resolved adapter (``auto`` already turned into a path or ``None``).
+            template: the prompt template, or ``auto`` while it waits on what the backend finds at :meth:`load`.
+        """
+        raise NotImplementedError(f"backend {cls.name!r} cannot be built from a config")
+
+    def job_fields(self) -> dict[str, Any]:
+        """What this backend adds to a job's spec: the settings that change which notes it writes."""
+        return {}
 
     @abstractmethod
     def load(self) -> None:

@@ -1,14 +1,14 @@
 """Served generation: one backend for every OpenAI-compatible engine (TGI, vLLM, SGLang, llama.cpp, transformers).
 
-Chat prompts go through ``huggingface_hub.AsyncInferenceClient.chat_completion``; plain-text prompts (base models,
-adapter models trained on the instruction format) go to the OpenAI-compatible ``/v1/completions`` route, which all
-of these engines serve. Requests are routed across endpoints by :class:`~medsyn.backends.routing.Router`, retried
-with backoff on 429, 5xx, timeouts, dropped connections and malformed bodies, and fail for good on other 4xx
-answers.
+Chat prompts go to ``/v1/chat/completions`` and plain-text prompts (base models, adapter models trained on the
+instruction format) to ``/v1/completions``, which all of these engines serve. One asynchronous HTTP client carries
+both routes and their streams. Requests are routed across endpoints by :class:`~medsyn.backends.routing.Router`,
+retried with backoff on 429, 5xx, timeouts, dropped connections and malformed bodies, and fail for good on other
+4xx answers. When most recent requests get the very same 5xx answer, the router stops the run and quotes it.
 
-Engines differ in the fields they take beyond the OpenAI ones; :data:`ENGINES` says what each is sent, and every
-note records the parameters that were actually sent. The engine is found from ``/v1/models`` (and TGI's
-``/info``) at :meth:`EndpointBackend.load`, or named with ``engine``.
+At :meth:`EndpointBackend.load` each endpoint is asked which models it serves and which engine it runs
+(:mod:`medsyn.backends.engines`), and, when the prompt format is ``auto``, whether its model takes chat requests;
+a model served without a chat template gets text prompts.
 
 The API key comes only from ``MEDSYN_API_KEY`` or ``HF_TOKEN``; it is sent as a bearer token and never logged,
 recorded or written.
@@ -21,65 +21,30 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from medsyn.backends.base import Backend, Generation, GenerationParams, Prompt, clean_generation
+from medsyn.backends.engines import ENGINES, detect_engine, engine_fields, list_models, probe_chat
 from medsyn.backends.routing import EndpointState, Router, backoff_delay
-from medsyn.errors import BackendError, ConfigError, require
+from medsyn.errors import BackendError, ConfigError, RequestFailed, require
+from medsyn.models import DEFAULT_MODEL
 
-__all__ = ["ENGINES", "EndpointBackend", "RequestFailed", "read_endpoints", "engine_fields"]
+__all__ = ["EndpointBackend", "read_endpoints", "http_client_module"]
 
 logger = logging.getLogger(__name__)
-
-# What each engine is sent beyond the OpenAI fields (max_tokens, temperature, top_p, seed, stop):
-#   extra: how top_k / repetition_penalty travel; max_stop: how many stop strings it takes.
-ENGINES: dict[str, dict[str, Any]] = {
-    "vllm": {"extra": {"top_k": "top_k", "repetition_penalty": "repetition_penalty"}, "max_stop": None},
-    "sglang": {"extra": {"top_k": "top_k", "repetition_penalty": "repetition_penalty"}, "max_stop": None},
-    "llama.cpp": {"extra": {"top_k": "top_k", "repetition_penalty": "repeat_penalty"}, "max_stop": None},
-    # TGI's OpenAI routes take no top_k; its completions route takes repetition_penalty, and at most 4 stops.
-    "tgi": {"extra": {"repetition_penalty": "repetition_penalty"}, "max_stop": 4, "chat_extra": {}},
-    # transformers serve refuses unknown fields (422); it maps frequency_penalty to repetition_penalty = 1 + fp.
-    "transformers": {"extra": {"repetition_penalty": "frequency_penalty"}, "max_stop": None},
-    "openai": {"extra": {}, "max_stop": 4},
-}
-
-
-def engine_fields(engine: str, params: GenerationParams, chat: bool) -> dict[str, Any]:
-    """The sampling fields to send to ``engine``, as the engine names them."""
-    spec = ENGINES[engine]
-    body: dict[str, Any] = {"max_tokens": params.max_new_tokens, "temperature": params.temperature}
-    if params.temperature > 0:
-        body["top_p"] = params.top_p
-    if params.stop:
-        body["stop"] = list(params.stop[: spec["max_stop"]] if spec["max_stop"] else params.stop)
-    extra = spec.get("chat_extra", spec["extra"]) if chat else spec["extra"]
-    if "top_k" in extra and params.top_k and params.temperature > 0:
-        body[extra["top_k"]] = params.top_k
-    if "repetition_penalty" in extra and params.repetition_penalty != 1.0:
-        name = extra["repetition_penalty"]
-        body[name] = (
-            round(params.repetition_penalty - 1.0, 6) if name == "frequency_penalty" else params.repetition_penalty
-        )
-    return body
-
-
-class RequestFailed(BackendError):
-    """A request that failed for good (a 4xx answer, or retries exhausted). ``kind`` names the fault."""
-
-    def __init__(self, message: str, kind: str, endpoint: str, attempts: int) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.endpoint = endpoint
-        self.attempts = attempts
 
 
 @dataclass
 class _Fault(Exception):
-    """One failed try, classified: ``overload`` (429), ``retry`` (5xx, timeout, connection, malformed) or ``fatal``."""
+    """One failed try, classified by what the router does next.
+
+    ``outcome`` is ``overload`` (a 429: the endpoint's concurrency is cut, and the request retried), ``failure``
+    (5xx, timeout, dropped connection, malformed body: counted against the endpoint's health, and retried) or
+    ``fatal`` (any other 4xx: the request itself is wrong and fails at once).
+    """
 
     outcome: str
     kind: str
@@ -108,7 +73,7 @@ def read_endpoints(values: list[str]) -> list[str]:
     return cleaned
 
 
-def http_client_module() -> Any:  # public: the serving helpers and the simulated engine use it too
+def http_client_module() -> Any:
     """The HTTP library that huggingface_hub uses (``httpx2`` for huggingface_hub >= 2, else ``httpx``)."""
     try:
         import httpx2
@@ -122,14 +87,20 @@ def _api_key() -> str | None:
     return os.environ.get("MEDSYN_API_KEY") or os.environ.get("HF_TOKEN") or None
 
 
+def _headers() -> dict[str, str]:
+    key = _api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 class EndpointBackend(Backend):
     """Generate on one or many OpenAI-compatible served endpoints.
 
     Args:
         endpoints: base URLs (``http://host:port``), or files of URLs.
         model: the model name as served (vLLM checks it); ``None`` takes the one that ``/v1/models`` lists.
-        prompt_format: ``chat`` (chat completions) or ``text`` (``/v1/completions``).
-        engine: ``auto`` (found at load) or one of :data:`ENGINES`.
+        prompt_format: ``chat`` (chat completions), ``text`` (``/v1/completions``) or ``auto`` (chat when the
+            served model takes chat requests, found at load).
+        engine: ``auto`` (found at load) or one of :data:`~medsyn.backends.engines.ENGINES`.
         max_concurrency: requests in flight per endpoint, at most.
         timeout: seconds per request.
         max_retries: retries per request after the first try.
@@ -137,12 +108,16 @@ class EndpointBackend(Backend):
     """
 
     name = "endpoint"
+    in_process = False
+    # A served model with no chat template is taken to be one trained on medsyn's instruction format, as
+    # ``medsyn serve`` serves it; a chat model gets the example-guided prompt.
+    text_template = "instruction"
 
     def __init__(
         self,
         endpoints: list[str],
         model: str | None = None,
-        prompt_format: str = "text",
+        prompt_format: str = "auto",
         engine: str = "auto",
         max_concurrency: int = 16,
         timeout: float = 120.0,
@@ -151,14 +126,15 @@ class EndpointBackend(Backend):
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
     ) -> None:
-        if prompt_format not in ("chat", "text"):
-            raise ConfigError(f"prompt_format must be chat or text for an endpoint, got {prompt_format!r}")
+        if prompt_format not in ("auto", "chat", "text"):
+            raise ConfigError(f"prompt_format must be auto, chat or text for an endpoint, got {prompt_format!r}")
         if engine != "auto" and engine not in ENGINES:
             raise ConfigError(f"engine must be auto or one of {sorted(ENGINES)}, got {engine!r}")
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ConfigError("max_concurrency >= 1, max_retries >= 0 and timeout > 0 are required")
         self.urls = read_endpoints(endpoints)
         self.model = model
+        self.prompt_format = prompt_format
         self.chat = prompt_format == "chat"
         self.engine = engine
         self.engines: dict[str, str] = {}
@@ -170,21 +146,50 @@ class EndpointBackend(Backend):
         self.router = Router([EndpointState(u, max_concurrency) for u in self.urls], give_up_after=give_up_after)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: Any = None
-        self._chat_clients: dict[str, Any] = {}
+
+    @classmethod
+    def from_config(cls, config: Any, adapter: str | None = None, template: str = "auto") -> EndpointBackend:
+        # A served model has its adapter merged or loaded by the server; medsyn's default name means "as served".
+        model = None if config.model in ("", DEFAULT_MODEL, "auto") else config.model
+        prompt_format = config.prompt_format
+        if prompt_format == "auto" and template == "instruction":
+            prompt_format = "text"  # the instruction format is plain text, whatever the model takes
+        return cls(
+            endpoints=config.endpoint,
+            model=model,
+            prompt_format=prompt_format,
+            engine=config.engine,
+            max_concurrency=config.max_concurrency,
+            timeout=config.timeout,
+            max_retries=config.max_retries,
+        )
+
+    def job_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        served = sorted({m for m in self.served.values() if m})
+        if served:  # unknown while no endpoint answers; then left out rather than compared
+            fields["served_model"] = served[0] if len(served) == 1 else served
+        return fields | {"prompt_format": "chat" if self.chat else "text"}
 
     # ----------------------------------------------------------------- set-up
 
     def load(self) -> None:
-        """Ask each endpoint which models it serves and which engine it runs; fail early on a wrong model name."""
+        """Ask each endpoint what it serves and runs, and whether it takes chat; fail early on a wrong model name."""
         httpx = http_client_module()
-        headers = self._headers()
         reachable = 0
+        probes: list[tuple[str, Any]] = []
         for url in self.urls:
             try:
-                with httpx.Client(timeout=min(self.timeout, 10.0), headers=headers) as client:
-                    models = client.get(f"{url}/v1/models")
-                    ids, owners, listed = self._models(models)
-                    engine = self.engine if self.engine != "auto" else self._detect(client, url, owners, listed)
+                with httpx.Client(timeout=min(self.timeout, 10.0), headers=_headers()) as client:
+                    ids, listed = list_models(client.get(f"{url}/v1/models"))
+                    engine = self.engine if self.engine != "auto" else detect_engine(client, url, listed)
+                    served = self.model or (ids[0] if ids else None)
+                    if self.model and ids and self.model not in ids:
+                        raise BackendError(
+                            f"endpoint {url} serves {ids}, not {self.model!r}; pass --model with one of those names"
+                        )
+                    if self.prompt_format != "text":
+                        probes.append((url, probe_chat(client, url, served)))
             except httpx.TransportError as err:
                 # Not fatal: the router retries it and the run stops early if no endpoint ever answers.
                 logger.warning(
@@ -193,82 +198,52 @@ class EndpointBackend(Backend):
                 self.engines[url], self.served[url] = self._unknown_engine, self.model
                 continue
             reachable += 1
-            if self.model and ids and self.model not in ids:
-                raise BackendError(
-                    f"endpoint {url} serves {ids}, not {self.model!r}; pass --model with one of those names"
-                )
-            self.engines[url] = engine
-            self.served[url] = self.model or (ids[0] if ids else None)
-            logger.info("endpoint %s: engine %s, model %s", url, engine, self.served[url])
+            self.engines[url], self.served[url] = engine, served
+            logger.info("endpoint %s: engine %s, model %s", url, engine, served)
         logger.info("%d of %d endpoints answered at start", reachable, len(self.urls))
+        self._settle_format(probes)
+
+    def _settle_format(self, probes: list[tuple[str, Any]]) -> None:
+        """Chat or text, from what the endpoints said to one chat request each (see ``probe_chat``)."""
+        refused = [(url, p.detail) for url, p in probes if p.takes_chat is False]
+        if self.prompt_format == "chat" and refused:
+            url, detail = refused[0]
+            raise BackendError(
+                f"endpoint {url} takes no chat requests ({detail}); pass --prompt_format text (or leave it auto), "
+                "or serve a model with a chat template"
+            )
+        if self.prompt_format == "auto":
+            self.chat = not refused
+            if refused:
+                url, detail = refused[0]
+                logger.warning(
+                    "endpoint %s takes no chat requests (%s); sending text prompts to /v1/completions", url, detail
+                )
 
     @property
     def _unknown_engine(self) -> str:
         """The engine assumed for an endpoint that has not said which it is: the one named, else plain OpenAI."""
         return self.engine if self.engine != "auto" else "openai"
 
-    @staticmethod
-    def _models(response: Any) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-        if response.status_code != 200:
-            return [], [], []
-        try:
-            data = response.json().get("data", [])
-            return [m["id"] for m in data], [str(m.get("owned_by", "")) for m in data], data
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return [], [], []
-
-    @staticmethod
-    def _detect(client: Any, url: str, owners: list[str], listed: list[dict[str, Any]]) -> str:
-        owner = owners[0].lower() if owners else ""
-        if owner in ("vllm", "sglang"):
-            return owner
-        if owner in ("llamacpp", "llama.cpp"):
-            return "llama.cpp"
-        if listed and isinstance(listed[0].get("status"), dict):
-            return "transformers"  # transformers serve tells whether each model is loaded
-        try:
-            info = client.get(f"{url}/info")
-            if info.status_code == 200 and "model_id" in info.json():
-                return "tgi"
-        except Exception:  # noqa: BLE001 - any failure means "not TGI"
-            pass
-        return "openai"
-
-    @staticmethod
-    def _headers() -> dict[str, str]:
-        key = _api_key()
-        return {"Authorization": f"Bearer {key}"} if key else {}
-
     def _ensure_session(self) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is loop and self._session is not None:
             return
-        httpx = http_client_module()
         self._loop = loop
-        self.router._changed = None  # its condition belongs to the loop it was made on
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=self.max_in_flight)
+        self.router.rebind()
+        self._session = self._client(self.max_in_flight)
+
+    def _client(self, connections: int) -> Any:
+        httpx = http_client_module()
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=connections)
         # A plain client, not huggingface_hub's session: its offline switch (HF_HUB_OFFLINE) guards the Hub,
         # and would refuse requests to the user's own servers, loopback included.
-        self._session = httpx.AsyncClient(headers=self._headers(), timeout=self.timeout, limits=limits)
-        self._chat_clients = {}
-
-    def _chat_client(self, url: str) -> Any:
-        if url not in self._chat_clients:
-            from huggingface_hub import AsyncInferenceClient
-
-            session = self._session
-
-            class _Client(AsyncInferenceClient):
-                async def _get_async_client(self) -> Any:  # the shared plain session (see _ensure_session)
-                    return session
-
-            self._chat_clients[url] = _Client(base_url=f"{url}/v1", api_key=_api_key(), timeout=self.timeout)
-        return self._chat_clients[url]
+        return httpx.AsyncClient(headers=_headers(), timeout=self.timeout, limits=limits)
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.aclose()
-        self._session, self._loop, self._chat_clients = None, None, {}
+        self._session, self._loop = None, None
 
     # ----------------------------------------------------------------- requests
 
@@ -291,8 +266,9 @@ class EndpointBackend(Backend):
         return asyncio.run(run())
 
     async def agenerate(self, prompt: Prompt, params: GenerationParams, seed: int | None = None) -> Generation:
-        """One note, routed and retried; raises :class:`RequestFailed` when it fails for good."""
+        """One note, routed and retried; raises :class:`~medsyn.errors.RequestFailed` when it fails for good."""
         self._ensure_session()
+        key = hash(prompt if isinstance(prompt, str) else json.dumps(prompt, ensure_ascii=False))
         last: _Fault | None = None
         url = ""
         for retry in range(self.max_retries + 1):
@@ -311,7 +287,7 @@ class EndpointBackend(Backend):
                     outcome = "neutral"  # a 4xx is about the request, not the endpoint's health
                     raise RequestFailed(fault.message, fault.kind, url, retry + 1) from None
             finally:
-                await self.router.release(endpoint, outcome, error, answered)
+                await self.router.release(endpoint, outcome, error, answered, key)
             if retry < self.max_retries:
                 delay = backoff_delay(retry, self.backoff_base, self.backoff_cap, last.retry_after if last else None)
                 logger.debug("retry %d of a request to %s in %.2f s after %s", retry + 1, url, delay, error)
@@ -325,66 +301,83 @@ class EndpointBackend(Backend):
         """Yield one note's text as the server streams it (``"stream": true``, server-sent events).
 
         The endpoints are tried in turn until one answers; an HTTP error, a dropped connection or a timeout before
-        the first piece moves on to the next one, and :class:`RequestFailed` says why when none answers.
+        the first piece moves on to the next one, and :class:`~medsyn.errors.RequestFailed` says why when none
+        answers. It runs the asynchronous stream on an event loop of its own, so call it where no loop runs (a
+        worker thread, as Gradio's handlers are).
         """
-        httpx = http_client_module()
-        chat = not isinstance(prompt, str)
+        loop = asyncio.new_event_loop()
+        pieces = self.astream(prompt, params, seed)
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(pieces.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.run_until_complete(pieces.aclose())
+            loop.close()
+
+    async def astream(self, prompt: Prompt, params: GenerationParams, seed: int | None = None) -> AsyncIterator[str]:
+        """The pieces of one streamed note, as :meth:`stream` yields them."""
         last: _Fault | None = None
-        for url in self.urls:
-            engine = self.engines.get(url) or self._unknown_engine
-            served = self.served.get(url, self.model)
-            body = engine_fields(engine, params, chat) | {"stream": True}
-            if seed is not None:
-                body["seed"] = int(seed)
-            body |= {"messages": prompt} if chat else {"prompt": prompt}
-            if served:
-                body["model"] = served
-            route = "/v1/chat/completions" if chat else "/v1/completions"
-            started = False
-            try:
-                with httpx.Client(headers=self._headers(), timeout=self.timeout) as client:
-                    with client.stream("POST", f"{url}{route}", json=body) as response:
+        async with self._client(1) as client:
+            for url in self.urls:
+                route, payload, _, _ = self._request(url, prompt, params, seed)
+                started = False
+                try:
+                    async with client.stream("POST", f"{url}{route}", json=payload | {"stream": True}) as response:
                         if response.status_code >= 400:
-                            response.read()
-                            raise self._http_fault(
-                                response.status_code, response.headers.get("retry-after"), response.text
-                            )
-                        for piece in _sse_pieces(response.iter_lines(), chat):
-                            started = True
-                            yield piece
-                return
-            except Exception as err:  # noqa: BLE001 - classified once, as for agenerate
-                fault = err if isinstance(err, _Fault) else self._classify(err)
-                if started:  # what was shown cannot be taken back: no other endpoint takes over mid-note
-                    raise RequestFailed(f"the stream from {url} broke: {fault.message}", fault.kind, url, 1) from None
-                last = fault
-            logger.warning("streaming from %s failed: %s", url, last.message)
+                            await response.aread()
+                            raise _http_fault(response.status_code, response.headers.get("retry-after"), response.text)
+                        async for line in response.aiter_lines():
+                            piece = _sse_piece(line, route.endswith("chat/completions"))
+                            if piece is None:
+                                break
+                            if piece:
+                                started = True
+                                yield piece
+                    return
+                except Exception as err:  # noqa: BLE001 - classified once, as for agenerate
+                    fault = err if isinstance(err, _Fault) else self._classify(err)
+                    if started:  # what was shown cannot be taken back: no other endpoint takes over mid-note
+                        raise RequestFailed(
+                            f"the stream from {url} broke: {fault.message}", fault.kind, url, 1
+                        ) from None
+                    last = fault
+                logger.warning("streaming from %s failed: %s", url, last.message)
         assert last is not None
         raise RequestFailed(last.message, last.kind, self.urls[-1], len(self.urls))
 
-    async def _send(self, url: str, prompt: Prompt, params: GenerationParams, seed: int | None) -> Generation:
+    def _request(
+        self, url: str, prompt: Prompt, params: GenerationParams, seed: int | None
+    ) -> tuple[str, dict[str, Any], str, str | None]:
+        """The route and JSON payload of one request to ``url``, with the engine and served model they are for."""
         engine = self.engines.get(url) or self._unknown_engine
         served = self.served.get(url, self.model)
         chat = not isinstance(prompt, str)
-        body = engine_fields(engine, params, chat)
+        fields = engine_fields(engine, params, chat)
         if seed is not None:
-            body["seed"] = int(seed)
+            fields["seed"] = int(seed)
+        payload = {"messages": prompt} if chat else {"prompt": prompt}
+        payload |= fields | ({"model": served} if served else {})
+        return ("/v1/chat/completions" if chat else "/v1/completions"), payload, engine, served
+
+    async def _send(self, url: str, prompt: Prompt, params: GenerationParams, seed: int | None) -> Generation:
+        route, payload, engine, served = self._request(url, prompt, params, seed)
         started = time.perf_counter()
         try:
-            if chat:
-                text, finish, usage = await self._send_chat(url, served, prompt, body)
-            else:
-                text, finish, usage = await self._send_text(url, served, prompt, body)
-        except _Fault:
-            raise
+            response = await self._session.post(f"{url}{route}", json=payload)
         except Exception as err:  # noqa: BLE001 - classified here, once, for every engine and route
             raise self._classify(err) from None
+        if response.status_code >= 400:
+            raise _http_fault(response.status_code, response.headers.get("retry-after"), response.text)
+        text, finish, usage = _read_completion(response, chat=not isinstance(prompt, str))
         text, stopped = clean_generation(text, params.stop)
         meta = {
             "endpoint": url,
             "engine": engine,
             "served_model": served,
-            "request_params": body,
+            "request_params": {k: v for k, v in payload.items() if k not in ("prompt", "messages", "model")},
             "latency_s": round(time.perf_counter() - started, 3),
         }
         finish = "stop" if stopped else finish
@@ -392,70 +385,8 @@ class EndpointBackend(Backend):
             text, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), finish, meta
         )
 
-    async def _send_text(
-        self, url: str, served: str | None, prompt: str, body: dict[str, Any]
-    ) -> tuple[str, str, dict[str, Any]]:
-        payload = {"prompt": prompt, **body} | ({"model": served} if served else {})
-        response = await self._session.post(f"{url}/v1/completions", json=payload)
-        if response.status_code >= 400:
-            raise self._http_fault(response.status_code, response.headers.get("retry-after"), response.text)
-        try:
-            data = response.json()
-            choice = data["choices"][0]
-            text = choice["text"]
-            if not isinstance(text, str):
-                raise TypeError("text is not a string")
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise _Fault(
-                "failure", "malformed", f"unreadable completion body ({err}): {response.text[:120]!r}"
-            ) from None
-        return text, choice.get("finish_reason") or "stop", data.get("usage") or {}
-
-    async def _send_chat(
-        self, url: str, served: str | None, messages: list[dict[str, str]], body: dict[str, Any]
-    ) -> tuple[str, str, dict[str, Any]]:
-        client = self._chat_client(url)
-        known = {"max_tokens", "temperature", "top_p", "seed", "stop"}
-        output = await client.chat_completion(
-            messages,
-            model=served,
-            extra_body={k: v for k, v in body.items() if k not in known} or None,
-            **{k: v for k, v in body.items() if k in known},
-        )
-        try:
-            choice = output.choices[0]
-            text = choice.message.content
-            if not isinstance(text, str):
-                raise TypeError("message content is not a string")
-        except (AttributeError, IndexError, TypeError) as err:
-            raise _Fault("failure", "malformed", f"unreadable chat completion ({err})") from None
-        usage = output.usage
-        tokens = {
-            "prompt_tokens": getattr(usage, "prompt_tokens", 0),
-            "completion_tokens": getattr(usage, "completion_tokens", 0),
-        }
-        return text, choice.finish_reason or "stop", tokens
-
-    @staticmethod
-    def _http_fault(status: int, retry_after: str | None, text: str) -> _Fault:
-        detail = " ".join(str(text).split())[:200]
-        if status == 429:
-            return _Fault("overload", "http_429", f"HTTP 429 (overloaded): {detail}", _seconds(retry_after))
-        if status == 408 or status >= 500:
-            return _Fault("failure", f"http_{status}", f"HTTP {status}: {detail}", _seconds(retry_after))
-        return _Fault("fatal", f"http_{status}", f"HTTP {status}: {detail}")
-
     def _classify(self, err: Exception) -> _Fault:
         httpx = http_client_module()
-        response = getattr(err, "response", None)
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int) and status >= 400:
-            text = ""
-            try:
-                text = response.text
-            except Exception:  # noqa: BLE001 - a streamed body may be unreadable; the status says enough
-                pass
-            return self._http_fault(status, response.headers.get("retry-after"), text)
         name = type(err).__name__
         if isinstance(err, httpx.TimeoutException) or "Timeout" in name:
             return _Fault("failure", "timeout", f"no answer within {self.timeout:g} s")
@@ -464,6 +395,28 @@ class EndpointBackend(Backend):
         if isinstance(err, ValueError | KeyError | TypeError | AttributeError | IndexError):
             return _Fault("failure", "malformed", f"unreadable body ({name}: {err})"[:240])
         return _Fault("failure", "error", f"{name}: {err}"[:240])
+
+
+def _read_completion(response: Any, chat: bool) -> tuple[str, str, dict[str, Any]]:
+    """The text, finish reason and usage of a completion or chat completion body."""
+    try:
+        data = response.json()
+        choice = data["choices"][0]
+        text = choice["message"]["content"] if chat else choice["text"]
+        if not isinstance(text, str):
+            raise TypeError("the text is not a string")
+    except (ValueError, KeyError, IndexError, TypeError) as err:
+        raise _Fault("failure", "malformed", f"unreadable completion body ({err}): {response.text[:120]!r}") from None
+    return text, choice.get("finish_reason") or "stop", data.get("usage") or {}
+
+
+def _http_fault(status: int, retry_after: str | None, text: str) -> _Fault:
+    detail = " ".join(str(text).split())[:200]
+    if status == 429:
+        return _Fault("overload", "http_429", f"HTTP 429 (overloaded): {detail}", _seconds(retry_after))
+    if status == 408 or status >= 500:
+        return _Fault("failure", f"http_{status}", f"HTTP {status}: {detail}", _seconds(retry_after))
+    return _Fault("fatal", f"http_{status}", f"HTTP {status}: {detail}")
 
 
 def _seconds(value: str | None) -> float | None:
@@ -475,20 +428,18 @@ def _seconds(value: str | None) -> float | None:
         return None  # an HTTP date; the backoff schedule is a fine stand-in
 
 
-def _sse_pieces(lines: Iterator[str], chat: bool) -> Iterator[str]:
-    """The text pieces of an OpenAI-style server-sent event stream (``data: {...}`` lines up to ``data: [DONE]``)."""
-    for line in lines:
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        try:
-            choices = json.loads(data).get("choices") or []
-        except (ValueError, AttributeError):
-            raise _Fault("failure", "malformed", f"unreadable stream event: {data[:120]!r}") from None
-        if not choices:
-            continue  # a usage-only event
-        piece = (choices[0].get("delta") or {}).get("content") if chat else choices[0].get("text")
-        if piece:
-            yield piece
+def _sse_piece(line: str, chat: bool) -> str | None:
+    """The text of one server-sent event line (``data: {...}``): ``""`` for none, ``None`` at ``data: [DONE]``."""
+    if not line.startswith("data:"):
+        return ""
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return None
+    try:
+        choices = json.loads(data).get("choices") or []
+    except (ValueError, AttributeError):
+        raise _Fault("failure", "malformed", f"unreadable stream event: {data[:120]!r}") from None
+    if not choices:
+        return ""  # a usage-only event
+    piece = (choices[0].get("delta") or {}).get("content") if chat else choices[0].get("text")
+    return piece or ""

@@ -8,23 +8,24 @@ Pure asyncio logic with no HTTP, so it is tested on its own and shared by every 
 - **Circuit breaker.** ``fail_threshold`` failures in a row (connection, timeout, 5xx, malformed body) take an
   endpoint out of rotation for a cool-down that doubles up to ``max_cooldown``. After it, one probe request is let
   through: a success puts the endpoint back, a failure opens the circuit again.
-- **Retry delays.** Exponential backoff with full jitter, or the server's ``Retry-After`` when it gives one.
+- **The same error everywhere.** When most of the last requests (at least 6 of up to 20), for at least two
+  prompts, got the very same 5xx answer (a model that cannot serve the request, a wrong route), retrying cannot help: the next request stops the
+  run with the server's words. 503s and 429s (a server busy or loading) never count.
+- **Retry delays.** Exponential backoff with equal jitter (uniform between half the ceiling and the ceiling), or the server's ``Retry-After`` when it gives one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from medsyn.errors import BackendError
+from medsyn.errors import BackendError, EndpointsUnavailableError
 
-__all__ = ["EndpointState", "Router", "EndpointsUnavailableError", "backoff_delay"]
-
-
-class EndpointsUnavailableError(BackendError):
-    """Every endpoint stayed out of rotation for longer than the router waits."""
+__all__ = ["EndpointState", "Router", "backoff_delay"]
 
 
 def backoff_delay(retry: int, base: float = 0.5, cap: float = 8.0, retry_after: float | None = None) -> float:
@@ -121,13 +122,29 @@ class Router:
         give_up_after: seconds with every endpoint out of rotation before :meth:`acquire` raises.
     """
 
-    def __init__(self, endpoints: list[EndpointState], give_up_after: float = 300.0) -> None:
+    def __init__(
+        self,
+        endpoints: list[EndpointState],
+        give_up_after: float = 300.0,
+        same_error_window: int = 20,
+        same_error_share: float = 0.8,
+        same_error_min: int = 6,
+    ) -> None:
         if not endpoints:
             raise BackendError("no endpoint given; pass --endpoint URL (repeatable) or a file of URLs")
         self.endpoints = endpoints
         self.give_up_after = give_up_after
+        self.same_error_share = same_error_share
+        self.same_error_min = same_error_min
         self._changed: asyncio.Condition | None = None
         self._all_down_since: float | None = None
+        # (error signature or None for any other outcome, request key, endpoint, error) of the latest requests
+        self._recent: deque[tuple[str | None, object, str, str]] = deque(maxlen=same_error_window)
+        self._stop: str | None = None
+
+    def rebind(self) -> None:
+        """Forget the condition made on an earlier event loop (a new ``asyncio.run``)."""
+        self._changed = None
 
     def _condition(self) -> asyncio.Condition:
         if self._changed is None:
@@ -146,6 +163,8 @@ class Router:
         changed = self._condition()
         async with changed:
             while True:
+                if self._stop is not None:
+                    raise EndpointsUnavailableError(self._stop)
                 now = time.monotonic()
                 endpoint = self.pick(now)
                 if endpoint is not None:
@@ -176,12 +195,16 @@ class Router:
                 except asyncio.TimeoutError:
                     pass
 
-    async def release(self, endpoint: EndpointState, outcome: str, error: str = "", answered: bool = True) -> None:
+    async def release(
+        self, endpoint: EndpointState, outcome: str, error: str = "", answered: bool = True, key: object = None
+    ) -> None:
         """Count a request as finished: ``ok``, ``overload`` (429), ``failure`` or ``neutral``.
 
-        ``answered`` is false when no HTTP answer came back (refused or dropped connection, timeout).
+        ``answered`` is false when no HTTP answer came back (refused or dropped connection, timeout). ``error`` is
+        ``"kind: message"``; ``key`` tells requests for different prompts apart.
         """
         now = time.monotonic()
+        self._watch(endpoint.url, outcome, error, key)
         endpoint.in_flight -= 1
         endpoint.answered = endpoint.answered or answered
         if outcome == "ok":
@@ -195,6 +218,25 @@ class Router:
         changed = self._condition()
         async with changed:
             changed.notify_all()
+
+    def _watch(self, url: str, outcome: str, error: str, key: object) -> None:
+        """Note the outcome; stop the run when one 5xx answer (not 503) fills most of the recent window."""
+        kind = error.split(":", 1)[0]
+        same = outcome == "failure" and kind.startswith("http_5") and kind != "http_503"
+        signature = f"{url} {re.sub(r'[0-9]+', '#', error)}" if same else None
+        self._recent.append((signature, key, url, error))
+        if self._stop is not None or len(self._recent) < self.same_error_min:
+            return
+        (top, count), *_ = Counter(s for s, *_ in self._recent).most_common(1)
+        keys = {k for s, k, *_ in self._recent if s == top}
+        if top is None or count < self.same_error_share * len(self._recent) or len(keys) < 2:
+            return
+        _, _, where, words = next(item for item in reversed(self._recent) if item[0] == top)
+        self._stop = (
+            f"{where} answered {count} of the last {len(self._recent)} requests with the same error, so retrying "
+            f"cannot help: {words.split(': ', 1)[-1][:220]}. Check that the server serves this model on this "
+            "route (its log says more), then run the same command again to resume"
+        )
 
     def summary(self) -> list[dict[str, object]]:
         """Per-endpoint counters for the run's log and summary."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from medsyn.backends.base import Backend, Generation, GenerationParams, Prompt, clean_generation
-from medsyn.errors import BackendError
+from medsyn.errors import BackendError, RequestFailed
 
 __all__ = ["TransformersBackend"]
 
@@ -52,6 +53,29 @@ class TransformersBackend(Backend):
         self.max_in_flight = 2 * batch_size  # one batch running, the next one filling
         self.model: Any = None
         self.tokenizer: Any = None
+
+    @classmethod
+    def from_config(cls, config: Any, adapter: str | None = None, template: str = "auto") -> TransformersBackend:
+        return cls(
+            model=config.model,
+            adapter=adapter,
+            dtype=config.dtype,
+            device=config.device,
+            prompt_format=config.prompt_format,
+            batch_size=config.batch_size,
+        )
+
+    def job_fields(self) -> dict[str, Any]:
+        return {"dtype": self.dtype}
+
+    async def agenerate(self, prompt: Prompt, params: GenerationParams, seed: int | None = None) -> Generation:
+        """One note from the batches in flight; the model's error on it becomes :class:`RequestFailed`."""
+        try:
+            return await super().agenerate(prompt, params, seed)
+        except (RequestFailed, asyncio.CancelledError):
+            raise
+        except Exception as err:  # noqa: BLE001 - a local model's error fails the task, not the run
+            raise RequestFailed(str(err), type(err).__name__) from err
 
     def load(self) -> None:
         from medsyn.models import load_model_and_tokenizer

@@ -22,7 +22,14 @@ from typing import Any
 
 __all__ = ["SimulatedEngine", "FaultProxy", "HttpRequest"]
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class HttpRequest:
@@ -113,13 +120,23 @@ class SimulatedEngine(_Server):
     Args:
         port: 0 picks a free port.
         model: the served model name.
+        chat_template: whether the model takes chat requests; without one, chat requests get the HTTP 500 that
+            ``transformers serve`` gives for a base model.
         ttft: seconds to the first token.
         tokens_per_s: decode speed of one request (requests do not slow each other, as under batching).
     """
 
-    def __init__(self, port: int = 0, model: str = "sim", ttft: float = 0.05, tokens_per_s: float = 200.0) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        model: str = "sim",
+        ttft: float = 0.05,
+        tokens_per_s: float = 200.0,
+        chat_template: bool = True,
+    ) -> None:
         super().__init__(port)
         self.model, self.ttft, self.tokens_per_s = model, ttft, tokens_per_s
+        self.chat_template = chat_template
 
     async def handle(self, request: HttpRequest) -> bytes | None:
         if request.method == "GET" and request.path.startswith("/v1/models"):
@@ -127,6 +144,13 @@ class SimulatedEngine(_Server):
             return _response(200, json.dumps(data).encode())
         if request.method != "POST" or request.path not in ("/v1/completions", "/v1/chat/completions"):
             return _response(404, b'{"error": "not found"}')
+        if request.path == "/v1/chat/completions" and not self.chat_template:
+            # what transformers serve answers for a base model: the request is fine, the model cannot take it
+            return _response(
+                500,
+                b'{"detail": "Cannot use chat template functions because tokenizer.chat_template '
+                b'is not set and no template argument was passed!"}',
+            )
         body = request.json()
         n = int(body.get("max_tokens") or 16)
         await asyncio.sleep(self.ttft + n / self.tokens_per_s)
@@ -162,7 +186,7 @@ def _sse(text: str, chat: bool) -> bytes:
 class FaultProxy(_Server):
     """Forwards to ``upstream`` except where ``fault(i)`` names a fault for the i-th POST (0-based).
 
-    Faults: ``"429"`` (with ``Retry-After: 1``), ``"503"``, ``"stall"`` (no answer for ``stall_s``), ``"malformed"``
+    Faults: ``"429"`` (with ``Retry-After: 1``), ``"503"``, ``"500"`` (always the same body), ``"stall"`` (no answer for ``stall_s``), ``"malformed"``
     (200 with a body that is not JSON), ``"drop"`` (close the connection), ``"400"``; ``None`` forwards.
     """
 
@@ -183,6 +207,8 @@ class FaultProxy(_Server):
             return _response(429, b'{"error": "overloaded"}', {"Retry-After": "1"})
         if fault == "503":
             return _response(503, b'{"error": "unavailable"}')
+        if fault == "500":
+            return _response(500, b'{"error": "model worker crashed: CUDA error: device-side assert triggered"}')
         if fault == "400":
             return _response(400, b'{"error": "bad request: prompt too long"}')
         if fault == "malformed":
@@ -209,10 +235,12 @@ def main() -> None:
     parser.add_argument("--ttft", type=float, default=0.05)
     parser.add_argument("--tokens_per_s", type=float, default=200.0)
     parser.add_argument("--model", default="sim")
+    parser.add_argument("--no_chat_template", action="store_true", help="answer chat requests as a base model")
     args = parser.parse_args()
 
     async def run() -> None:
-        await SimulatedEngine(args.port, args.model, args.ttft, args.tokens_per_s).start()
+        engine = SimulatedEngine(args.port, args.model, args.ttft, args.tokens_per_s, not args.no_chat_template)
+        await engine.start()
         await asyncio.Event().wait()
 
     asyncio.run(run())

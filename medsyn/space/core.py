@@ -432,15 +432,13 @@ class Demo:
 
     def stream(self, generator: Any, task: Task) -> Iterator[Any]:
         """The note of ``task``, piece by piece (:class:`~medsyn.generator.StreamUpdate`); engine failures are one line."""
-        from medsyn.backends.endpoint import RequestFailed
+        from medsyn.errors import RequestFailed
 
         try:
             yield from generator.stream(task)
         except RequestFailed as err:
-            where = f" {err.endpoint}" if err.endpoint else ""
-            raise MedsynError(
-                f"the endpoint{where} failed ({err.kind}): {str(err)[:160]}; try again in a moment"
-            ) from None
+            where = f"the endpoint {err.endpoint}" if err.endpoint else "the model"
+            raise MedsynError(f"{where} failed ({err.kind}): {str(err)[:160]}; try again in a moment") from None
 
     def judge(self, task: Task, note: str) -> Verdict:
         """The filter's verdict on ``note`` with its coverage, copy score and the closest real note."""

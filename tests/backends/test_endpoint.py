@@ -8,7 +8,7 @@ import time
 import pytest
 
 from medsyn.backends import GenerationParams, get_backend
-from medsyn.backends.endpoint import engine_fields, read_endpoints
+from medsyn.backends.endpoint import read_endpoints
 from medsyn.errors import BackendError, ConfigError, GenerationAborted
 from medsyn.job import read_shards
 from medsyn.pipeline import GenerateConfig, run_generation
@@ -16,19 +16,6 @@ from medsyn.serving.sim import FaultProxy, SimulatedEngine
 from tests.conftest import free_port, kill_9_once_written
 
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7, stop=["###"])
-
-
-def test_engine_fields_follow_each_engine():
-    p = GenerationParams(top_k=40, repetition_penalty=1.2, stop=["a", "b", "c", "d", "e", "f"])
-    vllm = engine_fields("vllm", p, chat=False)
-    assert vllm["top_k"] == 40 and vllm["repetition_penalty"] == 1.2 and len(vllm["stop"]) == 6
-    tgi = engine_fields("tgi", p, chat=False)
-    assert len(tgi["stop"]) == 4 and "top_k" not in tgi and tgi["repetition_penalty"] == 1.2
-    assert "repetition_penalty" not in engine_fields("tgi", p, chat=True)
-    assert engine_fields("llama.cpp", p, chat=True)["repeat_penalty"] == 1.2
-    hf = engine_fields("transformers", p, chat=False)
-    assert hf["frequency_penalty"] == pytest.approx(0.2) and "top_k" not in hf
-    assert set(engine_fields("openai", p, chat=True)) == {"max_tokens", "temperature", "top_p", "stop"}
 
 
 def test_endpoints_from_flags_and_files(tmp_path):
@@ -233,7 +220,7 @@ def test_stream_reads_server_sent_events_from_both_routes():
 
 
 def test_stream_from_a_dead_endpoint_fails_with_one_line():
-    from medsyn.backends.endpoint import RequestFailed
+    from medsyn.errors import RequestFailed
 
     backend = get_backend("endpoint", endpoints=[f"http://127.0.0.1:{free_port()}"], timeout=5)
     backend.load()
@@ -247,3 +234,41 @@ def test_stream_from_a_real_server(served_url):
     backend.load()
     pieces = list(backend.stream([{"role": "user", "content": "Жалобы"}], PARAMS, seed=5))
     assert pieces and all(isinstance(p, str) for p in pieces)
+
+
+def test_a_served_model_without_a_chat_template_gets_text_prompts(tmp_path, kg_path, caplog):
+    loop = _Loop()
+    try:
+        engine = loop.run(SimulatedEngine(ttft=0.0, tokens_per_s=2000.0, chat_template=False).start())
+        config = _served_config(tmp_path, kg_path, [engine.url], template="auto", n=4)
+        with caplog.at_level("WARNING", logger="medsyn.backends.endpoint"):
+            summary = run_generation(config, PARAMS)
+        assert summary["failed"] == 0 and summary["kept"] + summary["rejected"] == 4
+        (line,) = [r.getMessage() for r in caplog.records if "takes no chat requests" in r.getMessage()]
+        assert "tokenizer.chat_template is not set" in line and "sending text prompts" in line
+        rows = read_shards(tmp_path / "out" / "shards")
+        assert {r["template"] for r in rows} == {"instruction"} and not rows[0]["prompt"].startswith("[")
+        # chat asked for by name is refused at load, with the flag that works
+        backend = get_backend("endpoint", endpoints=[engine.url], prompt_format="chat")
+        with pytest.raises(BackendError, match="takes no chat requests.*--prompt_format text"):
+            backend.load()
+        loop.run(engine.stop())
+    finally:
+        loop.close()
+
+
+def test_a_server_that_always_answers_the_same_500_stops_the_run_at_once(tmp_path, kg_path):
+    loop = _Loop()
+    try:
+        engine = loop.run(SimulatedEngine(ttft=0.0, tokens_per_s=2000.0).start())
+        proxy = loop.run(FaultProxy(engine.url, lambda i: "500").start())
+        config = _served_config(tmp_path, kg_path, [proxy.url], n=40, timeout=5.0, max_retries=5)
+        started = time.monotonic()
+        with pytest.raises(GenerationAborted, match="the same error.*device-side assert.*run the same command"):
+            run_generation(config, PARAMS)
+        assert time.monotonic() - started < 60
+        assert proxy.posts < 40  # far fewer requests than tasks: it stopped instead of spinning
+        loop.run(proxy.stop())
+        loop.run(engine.stop())
+    finally:
+        loop.close()

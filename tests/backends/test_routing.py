@@ -3,7 +3,8 @@ import time
 
 import pytest
 
-from medsyn.backends.routing import EndpointState, EndpointsUnavailableError, Router, backoff_delay
+from medsyn.backends.routing import EndpointState, Router, backoff_delay
+from medsyn.errors import EndpointsUnavailableError
 
 
 def test_backoff_honours_retry_after_and_grows_with_jitter():
@@ -82,3 +83,49 @@ def test_router_gives_up_on_endpoints_that_never_answered():
             await asyncio.wait_for(router.acquire(), timeout=5)
 
     asyncio.run(run())
+
+
+def _fail_many(router, n, error, keys):
+    async def run():
+        for i in range(n):
+            e = await router.acquire()
+            await router.release(e, "failure", error, key=keys[i % len(keys)])
+
+    asyncio.run(run())
+
+
+def test_the_same_5xx_for_several_prompts_stops_the_next_request():
+    router = Router([EndpointState("http://a", 64, fail_threshold=1000)])
+    _fail_many(router, 6, "http_500: HTTP 500: {'error': 'no chat template'}", keys=[1, 2, 3])
+    with pytest.raises(
+        EndpointsUnavailableError, match="http://a answered 6 of the last 6 requests.*no chat template"
+    ):
+        asyncio.run(router.acquire())
+
+
+@pytest.mark.parametrize(
+    "error, keys",
+    [
+        ("http_503: HTTP 503: loading", [1, 2, 3]),  # busy or loading: always retried
+        ("timeout: no answer within 5 s", [1, 2, 3]),
+        ("http_500: HTTP 500: boom", [1]),  # one prompt that the model cannot take is that task's failure
+    ],
+)
+def test_errors_that_retrying_can_fix_never_stop_the_run(error, keys):
+    router = Router([EndpointState("http://a", 64, fail_threshold=1000)])
+    _fail_many(router, 20, error, keys)
+    asyncio.run(router.acquire())
+
+
+def test_different_5xx_bodies_and_successes_keep_the_run_going():
+    router = Router([EndpointState("http://a", 64, fail_threshold=1000)])
+
+    async def run():
+        for i in range(40):
+            e = await router.acquire()
+            if i % 3 == 0:
+                await router.release(e, "ok", key=i)
+            else:
+                await router.release(e, "failure", f"http_500: HTTP 500: worker {chr(97 + i % 20)} crashed", key=i)
+
+    asyncio.run(run())  # no two failures in a row say the same thing: retried as before
