@@ -63,6 +63,8 @@ def parse_bool(value: str | bool) -> bool:
 def _coerce(name: str, tp: Any, value: Any) -> Any:
     """Convert a YAML or CLI value to the field's declared type, with a clear error."""
     base, optional = _unwrap_optional(tp)
+    if optional and isinstance(value, str) and value.strip().lower() in ("none", "null"):
+        value = None  # how a flag says "no value" for a field that may have none
     if value is None:
         if optional:
             return None
