@@ -70,7 +70,7 @@ def self_bleu(token_lists: Sequence[Sequence[str]], sample: int | None = None, s
 
     Clipped counts use, per n-gram, the largest count in any other note; keeping the largest and second-largest
     count per n-gram makes that exact in one pass instead of one pass per note. The brevity penalty uses the
-    closest other length; zero precisions are smoothed with 0.1 / hypothesis n-grams (Chen & Cherry method 1).
+    closest length among the other notes (the shorter on a tie), as ``sacrebleu`` does; zero precisions are smoothed with 0.1 / hypothesis n-grams (Chen & Cherry method 1).
 
     Args:
         token_lists: the tokenised notes.
@@ -110,8 +110,9 @@ def self_bleu(token_lists: Sequence[Sequence[str]], sample: int | None = None, s
                 m1, owner, m2 = table[gram]
                 clipped += min(c, m2 if owner == doc else m1)
             log_p += np.log(clipped / total if clipped else 0.1 / total)
-        pos = np.searchsorted(lengths, hyp_len)
-        near = [lengths[j] for j in (pos - 1, pos, pos + 1) if 0 <= j < len(lengths)]
+        # the closest length among the *other* notes: the hypothesis's own length is in ``lengths`` once, at pos
+        pos = int(np.searchsorted(lengths, hyp_len))
+        near = [lengths[j] for j in (pos - 1, pos + 1) if 0 <= j < len(lengths)]
         ref_len = min(near, key=lambda r: (abs(r - hyp_len), r))
         bp = 1.0 if hyp_len > ref_len else np.exp(1 - ref_len / hyp_len)
         scores.append(bp * np.exp(log_p / max_n))

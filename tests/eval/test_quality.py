@@ -106,3 +106,36 @@ def test_a_long_note_that_carries_a_short_real_note_is_caught():
     assert not verdict.keep and any(r.startswith("containment 1.00") for r in verdict.reasons)
     # a short stock phrase inside a note is not a leak
     assert filt.check(f"{padding} кашель и насморк", []).metrics["containment"] == 0.0
+
+
+def _sacrebleu_self_bleu(token_lists):
+    sacrebleu = pytest.importorskip("sacrebleu")
+    texts = [" ".join(t) for t in token_lists]
+    scores = []
+    for i, hyp in enumerate(texts):
+        refs = texts[:i] + texts[i + 1 :]
+        bleu = sacrebleu.sentence_bleu(
+            hyp, refs, smooth_method="floor", smooth_value=0.1, tokenize="none", use_effective_order=False
+        )
+        scores.append(bleu.score / 100)
+    return sum(scores) / len(scores)
+
+
+def test_self_bleu_applies_the_brevity_penalty_against_the_other_notes():
+    import math
+
+    long = "жалобы на боль в пояснице слева при наклоне и ходьбе отдаёт в ногу".split()[:12]
+    notes = [long[:4], long, list(long)]  # 4, 12 and 12 tokens; the short one is all in the long ones
+    # the short note matches perfectly but is a third of the closest other length: BLEU = exp(1 - 12/4)
+    expected = (math.exp(-2) + 1 + 1) / 3
+    assert self_bleu(notes) == pytest.approx(expected, abs=1e-9)
+    assert self_bleu(notes) == pytest.approx(_sacrebleu_self_bleu(notes), abs=1e-6)
+
+
+def test_self_bleu_matches_sacrebleu_on_real_looking_notes():
+    import random
+
+    rng = random.Random(0)
+    words = "жалобы на боль в груди кашель слабость одышка температура головная ночью днём при ходьбе".split()
+    notes = [[rng.choice(words) for _ in range(rng.randint(5, 30))] for _ in range(25)]
+    assert self_bleu(notes) == pytest.approx(_sacrebleu_self_bleu(notes), abs=1e-6)
