@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 from medsyn import __version__
-from medsyn.errors import MedsynError, MissingExtraError
+from medsyn.errors import GenerationStopped, Interrupted, MedsynError, MissingExtraError
 
 __all__ = ["main"]
 
@@ -53,6 +53,18 @@ def setup_logging(level: str = "INFO") -> None:
     # one line per HTTP request would bury the progress bar; medsyn logs what matters about endpoints itself
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler's limit, ``kill``) raises :class:`~medsyn.errors.Interrupted`, so it stops as Ctrl-C does."""
+    import signal
+    import threading
+
+    def raise_interrupted(signum: int, frame: object) -> None:
+        raise Interrupted()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, raise_interrupted)
 
 
 def _positive_int(value: str) -> int:
@@ -143,7 +155,7 @@ def format_code(kg, code: str, top: int = 10) -> str:
 def _generate(argv: Sequence[str]) -> int:
     from medsyn.backends import GenerationParams
     from medsyn.config import parse_args
-    from medsyn.pipeline import GenerateConfig, run_generation
+    from medsyn.pipeline import GenerateConfig, run_generation, summary_line
 
     config, params = parse_args(
         [GenerateConfig, GenerationParams],
@@ -153,7 +165,8 @@ def _generate(argv: Sequence[str]) -> int:
         config=_job_folder_of(argv),
     )
     summary = run_generation(config, params)
-    print(json.dumps(summary, ensure_ascii=False, indent=2))
+    print(json.dumps(summary, ensure_ascii=False, indent=2), flush=True)
+    logger.info("%s", summary_line(summary))
     return 0
 
 
@@ -202,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="the command's own arguments (see COMMAND --help)")
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
+    _stop_on_sigterm()
     try:
         if args.command == "kg":
             return _kg(args.rest)
@@ -219,6 +233,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unknown {args.command} command {args.rest[0]!r}; choose from {choices}")
         module, func = DISPATCH[key].split(":")
         return int(getattr(import_module(module), func)(args.rest[1:]) or 0)
+    except GenerationStopped as err:
+        logger.warning("%s", err)
+        return err.exit_code
+    except KeyboardInterrupt as err:
+        how = "SIGTERM" if isinstance(err, Interrupted) else "Ctrl-C"
+        logger.warning("stopped by %s; what was finished is saved; run the same command to go on", how)
+        return getattr(err, "exit_code", 130)
     except (MedsynError, MissingExtraError) as err:
         logger.error("%s", err)
         return 2

@@ -16,6 +16,10 @@ __all__ = [
     "RequestFailed",
     "EndpointsUnavailableError",
     "ReleaseError",
+    "FolderBusyError",
+    "DiskError",
+    "GenerationStopped",
+    "Interrupted",
     "MissingExtraError",
     "require",
 ]
@@ -70,6 +74,28 @@ class RequestFailed(BackendError):
 
 class EndpointsUnavailableError(BackendError):
     """Every endpoint stayed out of rotation for longer than the router waits, or kept giving the same error."""
+
+
+class FolderBusyError(MedsynError):
+    """Another process is writing the output folder (it holds the folder's lock)."""
+
+
+class DiskError(MedsynError):
+    """The disk refused a write (full, read-only, gone); what was written before is safe."""
+
+
+class GenerationStopped(MedsynError):
+    """A run stopped by Ctrl-C or SIGTERM after saving its work; ``exit_code`` is 130 or 143."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit, ``kill``) raised as an interrupt, so that it stops as Ctrl-C does."""
+
+    exit_code = 143
 
 
 class ReleaseError(MedsynError):

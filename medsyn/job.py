@@ -8,23 +8,28 @@ goes through this module, so the folder has one definition:
 - :data:`JOB_FILE` and :func:`job_spec` / :func:`fingerprint` / :func:`check_job`: what decides the notes;
 - :func:`read_shards` and :data:`SPLITS` / :func:`split_records`: records and their configs, ``default`` (kept
   notes), ``rejected`` (turned down by the filter) and ``failed`` (requests that failed for good);
+- :func:`folder_lock`: one writer per folder;
 - :func:`folder_card`: the card of a generated folder;
 - :func:`load_notes`: the kept notes of a folder, or of a RuMedTop3-format file, as ``{"id", "text", "code"}``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
+import socket
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medsyn.data import Note, read_rumedtop3_file
-from medsyn.errors import ConfigError, MedsynError
+from medsyn.errors import ConfigError, FolderBusyError, MedsynError
 from medsyn.generator import adapter_hash, adapter_label
 
 if TYPE_CHECKING:
@@ -37,6 +42,8 @@ __all__ = [
     "check_job",
     "check_out_dir",
     "clear_outputs",
+    "folder_lock",
+    "LOCK_FILE",
     "fingerprint",
     "folder_card",
     "is_failed",
@@ -216,6 +223,42 @@ def check_out_dir(out: Path) -> None:
         raise ConfigError(
             f"--out {out} cannot be written ({err.strerror or err}); choose a folder you can write to"
         ) from err
+
+
+LOCK_FILE = ".medsyn.lock"
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold ``out``'s advisory lock while a job writes there; a second writer stops at once with who holds it.
+
+    The lock is ``fcntl.flock`` on :data:`LOCK_FILE`: the system drops it when the process ends, however it ends,
+    so a killed run leaves no stale lock. Where ``fcntl`` does not exist (Windows) the folder is not locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    fh = (out / LOCK_FILE).open("a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise FolderBusyError(
+                f"{out} is being written by {holder}; wait for that run to end (or stop it), or pass another --out"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        fh.write(f"process {os.getpid()} on {socket.gethostname()} since {started}\n")
+        fh.flush()
+        yield
+    finally:
+        fh.close()  # closing the file releases the lock
 
 
 def clear_outputs(out: Path) -> None:

@@ -17,18 +17,26 @@ larger ``n`` extends the folder. A run with other settings into the same folder 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import shutil
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from medsyn.backends import GenerationParams
+from medsyn.backends import GenerationParams, backend_class
 from medsyn.config import dump_config
-from medsyn.errors import ConfigError, EndpointsUnavailableError, GenerationAborted
+from medsyn.errors import (
+    ConfigError,
+    DiskError,
+    EndpointsUnavailableError,
+    GenerationAborted,
+    GenerationStopped,
+)
 from medsyn.generator import GeneratorConfig, NoteGenerator
 from medsyn.job import (
     check_job,
@@ -36,16 +44,18 @@ from medsyn.job import (
     clear_outputs,
     fingerprint,
     folder_card,
+    folder_lock,
     is_failed,
     job_spec,
     read_job,
+    read_shards,
+    split_of,
 )
 from medsyn.kg import load_graph
-from medsyn.models import check_model_path
 from medsyn.sampling import Task
 from medsyn.writer import ShardWriter
 
-__all__ = ["GenerateConfig", "run_generation", "interleave"]
+__all__ = ["GenerateConfig", "run_generation", "interleave", "summary_line"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,23 +93,68 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
 
     Raises:
         ConfigError: the folder holds another job's notes.
-        GenerationAborted: nearly all of the first tasks failed, or every endpoint kept failing. What was done is
-            on disk, and the same command resumes.
+        FolderBusyError: another run is writing the folder.
+        GenerationAborted: nearly all of the first tasks failed, or every endpoint kept failing.
+        GenerationStopped: Ctrl-C or SIGTERM; the dataset files are written for what is done.
+        DiskError: the disk refused a write (full, read-only, gone).
+
+    In each of the last three cases what was done is on disk, and the same command resumes.
     """
     out = Path(config.out)
-    if config.backend == "transformers" and not config.endpoint:
-        check_model_path(config.model)  # before any folder is made or the graph is loaded
+    backend_class(config.backend).check(config)  # before any folder is made or the graph is loaded
     created = not out.exists()
     try:
-        return _run_generation(config, params or GenerationParams(), out)
+        check_out_dir(out)
+        if config.finalize_only:  # writes nothing a running job could also write: no lock needed
+            return _run_generation(config, params or GenerationParams(), out)
+        with folder_lock(out):
+            return _run_generation(config, params or GenerationParams(), out)
+    except KeyboardInterrupt as err:  # outside the task loop (loading, finalizing): stop as the loop does
+        raise GenerationStopped(_stopped_line(out), getattr(err, "exit_code", 130)) from None
+    except OSError as err:
+        if err.errno not in DISK_ERRNOS:
+            raise
+        raise DiskError(_disk_line(out, err)) from None
     except BaseException:
         if created and out.is_dir() and not (out / "shards").exists():
             shutil.rmtree(out, ignore_errors=True)  # a start that failed before any note leaves nothing in the way
         raise
 
 
+DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT)
+"""Write errors that are the disk's, not the job's: full, read-only, gone, over quota."""
+
+
+def _safe_counts(out: Path) -> Counter[str]:
+    return Counter(split_of(r) for r in read_shards(out / "shards"))
+
+
+def _stopped_line(out: Path) -> str:
+    c = _safe_counts(out)
+    return (
+        f"stopped: {sum(c.values())} notes (kept {c['default']}, rejected {c['rejected']}, failed {c['failed']}) "
+        f"are safe in {out}; run the same command to resume"
+    )
+
+
+def _disk_line(out: Path, err: OSError) -> str:
+    c = _safe_counts(out)
+    return (
+        f"could not write {err.filename or out}: {err.strerror}; {c['default'] + c['rejected']} notes are safe in "
+        f"{out}; free space (or make the folder writable), then run the same command"
+    )
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The run's last line: what it made, how fast, and where."""
+    rate = f", {summary['notes_per_s']:g} notes/s" if summary.get("notes_per_s") else ""
+    return (
+        f"done: kept {summary['kept']}, rejected {summary['rejected']}, failed {summary['failed']} of "
+        f"{summary['tasks']} tasks ({summary['generated_now']} generated now{rate}) in {summary['out']}"
+    )
+
+
 def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path) -> dict[str, Any]:
-    check_out_dir(out)
     if config.overwrite:
         clear_outputs(out)
     kg = load_graph(config.graph)
@@ -115,7 +170,7 @@ def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path)
     logger.info(
         "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
     )
-    stats: dict[str, Any] = {"tokens": 0, "counts": Counter(), "router": None}
+    stats: dict[str, Any] = {"tokens": 0, "counts": Counter(), "router": None, "signal": None}
     aborted: GenerationAborted | None = None
     started = time.perf_counter()
     if todo:
@@ -131,19 +186,7 @@ def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path)
         finally:
             writer.close()
     elapsed = time.perf_counter() - started
-    spec_now = read_job(out)
-    if writer.records_on_disk or sum(stats["counts"].values()):
-        counts = writer.finalize(
-            order=[t.id for t in tasks], card=lambda records, meta: folder_card(spec_now, records, meta)
-        )
-    else:  # nothing was ever written: no dataset card that would point at missing files
-        counts = {"kept": 0, "rejected": 0, "failed": 0}
-    # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
-    import yaml
-
-    saved = dump_config(replace(config, overwrite=False, finalize_only=False), params)
-    del saved["out"]
-    (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), "utf-8")
+    counts = _finalize(config, params, out, writer, [t.id for t in tasks], stats)
     done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))
     summary = {
         "out": str(out),
@@ -158,8 +201,33 @@ def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path)
         summary["endpoints"] = stats["router"]
     if aborted is not None:
         raise GenerationAborted(f"{aborted} ({counts['kept'] + counts['rejected']} notes are safe in {out})")
+    if stats["signal"] is not None:
+        raise GenerationStopped(_stopped_line(out), 128 + stats["signal"])
     logger.info("done: %s", summary)
     return summary
+
+
+def _finalize(
+    config: GenerateConfig,
+    params: GenerationParams,
+    out: Path,
+    writer: ShardWriter,
+    order: list[str],
+    stats: dict[str, Any],
+) -> dict[str, int]:
+    """Write the dataset files and the folder's own config; returns the kept/rejected/failed counts."""
+    import yaml
+
+    if writer.records_on_disk or sum(stats["counts"].values()):
+        spec = read_job(out)
+        counts = writer.finalize(order=order, card=lambda records, meta: folder_card(spec, records, meta))
+    else:  # nothing was ever written: no dataset card that would point at missing files
+        counts = {"kept": 0, "rejected": 0, "failed": 0}
+    # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
+    saved = dump_config(replace(config, overwrite=False, finalize_only=False), params)
+    del saved["out"]
+    (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), "utf-8")
+    return counts
 
 
 def interleave(tasks: list[Task]) -> list[Task]:
@@ -174,7 +242,11 @@ def interleave(tasks: list[Task]) -> list[Task]:
 async def _run_tasks(
     generator: NoteGenerator, todo: list[Task], writer: ShardWriter, total: int, stats: dict[str, Any]
 ) -> None:
-    """Run ``todo`` with at most ``backend.max_in_flight`` tasks at a time, writing each record as it finishes."""
+    """Run ``todo`` with at most ``backend.max_in_flight`` tasks at a time, writing each record as it finishes.
+
+    Ctrl-C or SIGTERM stops handing out tasks and lets the requests in flight finish and be written; a second one
+    cancels them. ``stats["signal"]`` then names the signal.
+    """
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -183,48 +255,31 @@ async def _run_tasks(
     queue: asyncio.Queue[Task] = asyncio.Queue()
     for task in todo:
         queue.put_nowait(task)
-    counts: Counter[str] = stats["counts"]
-    first_errors: Counter[str] = Counter()
-    window = min(len(todo), 20)  # the first tasks: if nearly all fail, the setup is wrong, not the endpoint's day
-    started = time.perf_counter()
+    progress = _Progress(stats, min(len(todo), 20), backend.name)
     bar = tqdm(total=total, initial=total - len(todo), desc="generating", unit="note", dynamic_ncols=True)
 
     async def worker() -> None:
-        while True:
+        while stats["signal"] is None:
             try:
                 task = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             record = await generator.agenerate(task)
             writer.write([record])
-            if is_failed(record):
-                counts["failed"] += 1
-                if sum(counts.values()) <= window:
-                    first_errors[f"{record.get('endpoint') or backend.name}: {record['error']}"] += 1
-            else:
-                counts["kept" if record["kept"] else "rejected"] += 1
-                stats["tokens"] += record.get("completion_tokens") or 0
-            if sum(counts.values()) == window and counts["failed"] >= 0.9 * window:
-                error, _ = first_errors.most_common(1)[0]
-                raise GenerationAborted(
-                    f"{counts['failed']} of the first {window} tasks failed; {error}. Check the URL, the served "
-                    "model name (--model) and the key, then run the same command again"
-                )
+            progress.count(record)
             bar.update(1)
-            rate = stats["tokens"] / max(time.perf_counter() - started, 1e-9)
-            bar.set_postfix(
-                kept=counts["kept"], rejected=counts["rejected"], failed=counts["failed"], tok_s=f"{rate:.0f}"
-            )
+            bar.set_postfix(progress.postfix())
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(backend.max_in_flight, len(todo))))]
+    signals = _StopOnSignal(stats, workers)
     try:
-        with logging_redirect_tqdm():  # log lines print above the bar instead of through it
+        with logging_redirect_tqdm(), signals:  # log lines print above the bar instead of through it
             done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
             for w in pending:
                 w.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         for w in done:
-            err = w.exception()
+            err = None if w.cancelled() else w.exception()
             if isinstance(err, EndpointsUnavailableError):
                 raise GenerationAborted(str(err)) from err
             if err is not None:
@@ -236,3 +291,73 @@ async def _run_tasks(
         router = getattr(backend, "router", None)
         stats["router"] = router.summary() if router is not None else None
         await backend.aclose()
+
+
+class _Progress:
+    """Counts finished records, and stops the run when nearly all of the first ``window`` tasks failed."""
+
+    def __init__(self, stats: dict[str, Any], window: int, backend: str) -> None:
+        self.stats, self.counts, self.window, self.backend = stats, stats["counts"], window, backend
+        self.first_errors: Counter[str] = Counter()
+        self.started = time.perf_counter()
+
+    def count(self, record: dict[str, Any]) -> None:
+        counts = self.counts
+        if is_failed(record):
+            counts["failed"] += 1
+            if sum(counts.values()) <= self.window:
+                self.first_errors[f"{record.get('endpoint') or self.backend}: {record['error']}"] += 1
+        else:
+            counts["kept" if record["kept"] else "rejected"] += 1
+            self.stats["tokens"] += record.get("completion_tokens") or 0
+        if sum(counts.values()) == self.window and counts["failed"] >= 0.9 * self.window:
+            error, _ = self.first_errors.most_common(1)[0]
+            raise GenerationAborted(
+                f"{counts['failed']} of the first {self.window} tasks failed; {error}. Check the URL, the served "
+                "model name (--model) and the key, then run the same command again"
+            )
+
+    def postfix(self) -> dict[str, Any]:
+        rate = self.stats["tokens"] / max(time.perf_counter() - self.started, 1e-9)
+        c = self.counts
+        return {"kept": c["kept"], "rejected": c["rejected"], "failed": c["failed"], "tok_s": f"{rate:.0f}"}
+
+
+class _StopOnSignal:
+    """While the tasks run: the first SIGINT/SIGTERM stops new tasks, a second cancels those in flight."""
+
+    def __init__(self, stats: dict[str, Any], workers: list[asyncio.Task[None]]) -> None:
+        self.stats, self.workers = stats, workers
+        self.installed: dict[int, Any] = {}  # signal -> the handler to put back
+
+    def __enter__(self) -> _StopOnSignal:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous = signal.getsignal(signum)
+                loop.add_signal_handler(signum, self._on_signal, signum)
+                self.installed[signum] = previous
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not POSIX
+                pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum, previous in self.installed.items():
+            loop.remove_signal_handler(signum)
+            if previous is not None:
+                signal.signal(signum, previous)  # after the loop, a signal stops the run as before it
+
+    def _on_signal(self, signum: int) -> None:
+        if self.stats["signal"] is not None:
+            logger.warning("stopping now: the requests in flight are dropped (their tasks run again on resume)")
+            for w in self.workers:
+                w.cancel()
+            return
+        self.stats["signal"] = signum
+        busy = sum(not w.done() for w in self.workers)
+        logger.warning(
+            "stopping (%s): no new tasks; waiting for up to %d in flight to be written (again to stop at once)",
+            signal.Signals(signum).name,
+            busy,
+        )

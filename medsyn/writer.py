@@ -13,6 +13,7 @@ YAML ``configs`` let ``datasets.load_dataset(out)`` load them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -133,11 +134,15 @@ class ShardWriter:
         return n
 
     def close(self) -> None:
+        """Flush and close the shard; a disk error is raised once, and the file is closed whatever happens."""
         if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
+            fh, self._fh = self._fh, None
+            try:
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                with contextlib.suppress(OSError):  # after a failed flush, closing tries the same write again
+                    fh.close()
 
     def __enter__(self) -> ShardWriter:
         return self

@@ -170,3 +170,39 @@ def kill_9_once_written(cmd: list[str], shard_dir: Path, at_least: int, timeout:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return len(read_shards(shard_dir))
+
+
+def job_config(out: Path, kg_path: Path, model_dir: Path | None = None, **kw):
+    """The test job, one factory for every test module: ``n=10``, seed 3, no filter.
+
+    With ``model_dir`` it runs that tiny model in-process (float32 on CPU, batches of 4); with ``endpoint=[...]``
+    it is served, on the instruction template with short timeouts and 4 requests in flight.
+    """
+    from medsyn.pipeline import GenerateConfig
+
+    base: dict = dict(n=10, out=str(out), seed=3, graph=str(kg_path), filter=False)
+    if kw.get("endpoint"):
+        base |= dict(backend="endpoint", template="instruction", max_concurrency=4, timeout=2.0, max_retries=3)
+    else:
+        base |= dict(model=str(model_dir), adapter="none", dtype="float32", device="cpu", batch_size=4)
+    return GenerateConfig(**(base | kw))
+
+
+def sim_process(port: int, tokens_per_s: float = 100.0):
+    """A simulated engine in its own process on ``port`` (``python -m medsyn.serving.sim``), once it answers."""
+    import subprocess
+    import sys
+    import time
+
+    from medsyn.backends.endpoint import http_client_module
+
+    cmd = [sys.executable, "-m", "medsyn.serving.sim", "--port", str(port), "--tokens_per_s", str(tokens_per_s)]
+    proc = subprocess.Popen(cmd)
+    for _ in range(100):
+        try:
+            http_client_module().get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+            return proc
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("simulated engine did not start")

@@ -136,6 +136,11 @@ class Backend(ABC):
         """
         raise NotImplementedError(f"backend {cls.name!r} cannot be built from a config")
 
+    @classmethod
+    def check(cls, config: Any) -> None:
+        """Fail fast on settings this backend cannot run, before anything is loaded or written (none by default)."""
+        return None
+
     def job_fields(self) -> dict[str, Any]:
         """What this backend adds to a job's spec: the settings that change which notes it writes."""
         return {}

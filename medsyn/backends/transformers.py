@@ -65,6 +65,12 @@ class TransformersBackend(Backend):
             batch_size=config.batch_size,
         )
 
+    @classmethod
+    def check(cls, config: Any) -> None:
+        from medsyn.models import check_model_path
+
+        check_model_path(config.model)
+
     def job_fields(self) -> dict[str, Any]:
         return {"dtype": self.dtype}
 

@@ -13,7 +13,7 @@ from medsyn.errors import BackendError, ConfigError, GenerationAborted
 from medsyn.job import read_shards
 from medsyn.pipeline import GenerateConfig, run_generation
 from medsyn.serving.sim import FaultProxy, SimulatedEngine
-from tests.conftest import free_port, kill_9_once_written
+from tests.conftest import free_port, job_config, kill_9_once_written, sim_process
 
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7, stop=["###"])
 
@@ -50,20 +50,7 @@ def test_a_wrong_model_name_fails_at_load(served_url):
 
 
 def _served_config(tmp_path, kg_path, urls, **kw) -> GenerateConfig:
-    base = dict(
-        n=12,
-        out=str(tmp_path / "out"),
-        seed=2,
-        graph=str(kg_path),
-        backend="endpoint",
-        endpoint=urls,
-        template="instruction",
-        filter=False,
-        max_concurrency=4,
-        timeout=2.0,
-        max_retries=3,
-    )
-    return GenerateConfig(**(base | kw))
+    return job_config(tmp_path / "out", kg_path, endpoint=urls, **({"n": 12, "seed": 2} | kw))
 
 
 class _Loop:
@@ -117,23 +104,9 @@ def test_a_wrong_url_stops_the_run_early_with_one_line(tmp_path, kg_path):
     assert time.monotonic() - started < 30
 
 
-def _sim_process(port: int, tokens_per_s: float = 100.0) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "medsyn.serving.sim", "--port", str(port), "--tokens_per_s", str(tokens_per_s)]
-    proc = subprocess.Popen(cmd)
-    from medsyn.backends.endpoint import http_client_module
-
-    for _ in range(100):
-        try:
-            http_client_module().get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
-            return proc
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.1)
-    raise RuntimeError("simulated engine did not start")
-
-
 def test_two_endpoints_one_killed_mid_run(tmp_path, kg_path):
     ports = [free_port(), free_port()]
-    procs = [_sim_process(p, tokens_per_s=40.0) for p in ports]
+    procs = [sim_process(p, tokens_per_s=40.0) for p in ports]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     out = tmp_path / "out"
     try:
@@ -161,7 +134,7 @@ def test_two_endpoints_one_killed_mid_run(tmp_path, kg_path):
 
 def test_kill_9_of_a_served_run_then_resume_matches_an_unbroken_run(tmp_path, kg_path):
     port = free_port()
-    proc = _sim_process(port, tokens_per_s=30.0)
+    proc = sim_process(port, tokens_per_s=30.0)
     url = f"http://127.0.0.1:{port}"
     try:
         unbroken = _served_config(tmp_path / "a", kg_path, [url], n=24)

@@ -27,22 +27,12 @@ def notes_folder(tmp_path_factory, kg_path, tiny_model_dir) -> Path:
     """A dataset folder as `medsyn generate` writes it (tiny model), with kept and rejected notes."""
     from medsyn.backends import GenerationParams
     from medsyn.job import read_shards
-    from medsyn.pipeline import GenerateConfig, run_generation
+    from medsyn.pipeline import run_generation
     from medsyn.writer import ShardWriter
+    from tests.conftest import job_config
 
     root = tmp_path_factory.mktemp("notes")
-    config = GenerateConfig(
-        n=6,
-        out=str(root / "generated"),
-        seed=1,
-        graph=str(kg_path),
-        model=str(tiny_model_dir),
-        adapter="none",
-        dtype="float32",
-        device="cpu",
-        filter=False,
-        codes=["M54", "J06"],
-    )
+    config = job_config(root / "generated", kg_path, tiny_model_dir, n=6, seed=1, batch_size=8, codes=["M54", "J06"])
     run_generation(config, GenerationParams(max_new_tokens=12))
     # The filter would turn every note of a random model down; mark half of them so both configs have rows.
     # Half of them, taking the codes in turn, so that both codes have rejected notes whatever the write order.

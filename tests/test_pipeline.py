@@ -6,28 +6,15 @@ import pytest
 
 from medsyn.backends import GenerationParams
 from medsyn.backends.transformers import TransformersBackend
-from medsyn.generator import resolve_template
 from medsyn.job import read_shards
 from medsyn.pipeline import GenerateConfig, run_generation
-from tests.conftest import kill_9_once_written
+from tests.conftest import job_config, kill_9_once_written
 
 PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7)
 
 
 def _config(tmp_path, kg_path, tiny_model_dir, **kw) -> GenerateConfig:
-    base = dict(
-        n=10,
-        out=str(tmp_path / "out"),
-        seed=3,
-        graph=str(kg_path),
-        model=str(tiny_model_dir),
-        adapter="none",
-        dtype="float32",
-        device="cpu",
-        batch_size=4,
-        filter=False,
-    )
-    return GenerateConfig(**(base | kw))
+    return job_config(tmp_path / "out", kg_path, tiny_model_dir, **kw)
 
 
 def test_generation_writes_a_dataset(tmp_path, kg_path, tiny_model_dir):
@@ -114,21 +101,6 @@ def test_a_failed_start_leaves_nothing_in_the_way(tmp_path, kg_path, tiny_model_
     assert run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=2), PARAMS)["generated_now"] == 2
 
 
-def test_one_note_api(kg_path, tiny_model_dir, tmp_path):
-    from medsyn.generator import NoteGenerator
-
-    gen = NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir), PARAMS).load()
-    task = gen.task("M54.5", symptoms=["боль в пояснице", "слабость"], sex="F", age=52, seed=1)
-    assert task.icd10_code == "M54.5" and task.category == "M54" and task.symptoms == ["боль в пояснице", "слабость"]
-    assert (task.sex, task.age) == ("F", 52) and task.example_note
-    assert gen.task("M54.5", symptoms=["боль в пояснице", "слабость"], sex="F", age=52, seed=1) == task
-    (record,) = gen.generate([task])
-    assert record["id"] == task.id and record["request_seed"] > 0 and record["completion_tokens"] > 0
-    assert record["kept"] in (True, False) and isinstance(record["filter_reasons"], list)
-    drawn = gen.task("N76", seed=0)
-    assert drawn.sex == "F" and 2 <= len(drawn.symptoms) <= 5
-
-
 def test_sigkill_then_resume(tmp_path, kg_path, tiny_model_dir):
     out = tmp_path / "killed"
     cmd = [
@@ -164,20 +136,6 @@ def test_sigkill_then_resume(tmp_path, kg_path, tiny_model_dir):
     assert subprocess.run(cmd, env=env, capture_output=True).returncode == 0
     ids = [r["id"] for r in read_shards(out / "shards")]
     assert len(ids) == len(set(ids)) == 24
-
-
-def test_template_resolution():
-    from medsyn.backends.endpoint import EndpointBackend
-    from medsyn.backends.transformers import TransformersBackend
-
-    assert resolve_template("auto", None) == "auto"  # waits on the backend
-    assert resolve_template("auto", "/some/adapter") == "instruction"
-    assert resolve_template("example_guided", "/a") == "example_guided"
-    local, served = TransformersBackend(), EndpointBackend(["http://127.0.0.1:9"])
-    assert resolve_template("auto", None, local) == "example_guided"  # a base model without a chat template
-    assert resolve_template("auto", None, served) == "instruction"  # a served model that takes no chat requests
-    served.chat = True
-    assert resolve_template("auto", None, served) == "example_guided"
 
 
 def test_filter_keeps_rejected_notes_in_their_own_config(tmp_path, kg_path, tiny_model_dir, monkeypatch):
@@ -259,20 +217,6 @@ def test_the_saved_config_resumes_its_folder_from_any_directory(tmp_path, kg_pat
     assert len(ids) == len(set(ids)) == 6 and not (out / "out").exists()
 
 
-def test_auto_adapter_is_the_packaged_one_only_for_the_embedded_model_in_process():
-    from pathlib import Path
-
-    from medsyn.generator import resolve_adapter
-    from medsyn.models import DEFAULT_MODEL
-
-    packaged = resolve_adapter(DEFAULT_MODEL, "auto")
-    assert packaged and (Path(packaged) / "adapter_model.safetensors").exists()
-    assert resolve_adapter(DEFAULT_MODEL, "auto", in_process=False) is None  # a server merges or loads its own
-    assert resolve_adapter("someone/other-model", "auto") is None
-    assert resolve_adapter(DEFAULT_MODEL, "none") is None
-    assert resolve_adapter(DEFAULT_MODEL, "/my/adapter") == "/my/adapter"
-
-
 @pytest.mark.slow
 def test_the_default_path_converts_the_embedded_model_and_writes_russian_notes(tmp_path, kg_path):
     """What `make demo` runs: the GGUF converted in a fresh cache, the packaged adapter, two notes."""
@@ -336,18 +280,143 @@ def test_consistency_and_targeting_at_generation_time(tmp_path, kg_path, tiny_mo
         assert not record["kept"]
 
 
-def test_note_generator_streams_a_note_and_judges_it(kg_path, tiny_model_dir, tmp_path):
-    from medsyn.generator import NoteGenerator
+# -- faults a user meets: two writers, Ctrl-C and SIGTERM, a full disk ----------------------------------------------
 
-    config = _config(tmp_path, kg_path, tiny_model_dir, filter=True, max_attempts=1)
-    generator = NoteGenerator(config, GenerationParams(max_new_tokens=12, temperature=0.7, stop=[])).load()
-    task = generator.task("M54", symptoms=["боль в пояснице"], sex="F", age=40, seed=2)
-    updates = list(generator.stream(task))
-    assert len(updates) > 2 and all(u.record is None for u in updates[:-1])
-    texts = [u.text for u in updates[:-1]]
-    assert all(a.strip() in b for a, b in zip(texts, texts[1:]))  # the note only grows
-    record = updates[-1].record
-    assert record["note"] == updates[-1].text and record["id"] == task.id and record["completion_tokens"] > 1
-    # the same request seed as the job's first try: the streamed note is the note the job writes
-    assert record["note"] == generator.generate([task])[0]["note"]
-    assert record["kept"] is False and record["filter_reasons"]  # a random model names no symptom
+
+@pytest.fixture
+def slow_engine():
+    """A simulated engine in its own process, slow enough (about 0.8 s a note) to be stopped mid-run."""
+    from tests.conftest import free_port, sim_process
+
+    port = free_port()
+    proc = sim_process(port, tokens_per_s=10.0)
+    yield f"http://127.0.0.1:{port}"
+    proc.kill()
+    proc.wait()
+
+
+def _generate_cmd(out, kg_path, url, n=40):
+    return [
+        sys.executable, "-m", "medsyn.cli", "generate", "--endpoint", url, "--n", str(n), "--seed", "5",
+        "--out", str(out), "--graph", str(kg_path), "--template", "instruction", "--filter", "false",
+        "--max_concurrency", "4", "--max_new_tokens", "8",
+    ]  # fmt: skip
+
+
+def _start_and_wait(cmd, shard_dir, at_least):
+    import time
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if shard_dir.exists() and len(read_shards(shard_dir)) >= at_least:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError(f"the run wrote fewer than {at_least} notes: {proc.communicate()[1][-2000:]}")
+
+
+@pytest.mark.slow
+def test_a_second_run_into_a_busy_folder_stops_at_once_and_no_task_is_done_twice(tmp_path, kg_path, slow_engine):
+    import re
+
+    out = tmp_path / "out"
+    first = _start_and_wait(_generate_cmd(out, kg_path, slow_engine), out / "shards", at_least=2)
+    second = subprocess.run(
+        _generate_cmd(out, kg_path, slow_engine), env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    (line,) = [ln for ln in second.stderr.splitlines() if "being written by" in ln]
+    assert re.search(rf"{out} is being written by process {first.pid} on \S+ since 20\d\d-", line), line
+    assert "pass another --out" in line
+    assert first.wait(timeout=180) == 0
+    ids = [r["id"] for r in read_shards(out / "shards")]
+    assert len(ids) == len(set(ids)) == 40
+    # the lock went with the process: the next run goes ahead (nothing left to do)
+    assert subprocess.run(_generate_cmd(out, kg_path, slow_engine), capture_output=True).returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(2, 130), (15, 143)])
+def test_ctrl_c_and_sigterm_save_the_work_and_say_how_to_resume(tmp_path, kg_path, slow_engine, signum, code):
+    from datasets import load_dataset
+
+    out = tmp_path / "out"
+    proc = _start_and_wait(_generate_cmd(out, kg_path, slow_engine), out / "shards", at_least=4)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code and "Traceback" not in stderr, stderr[-3000:]
+    last = stderr.strip().splitlines()[-1]
+    safe = len(read_shards(out / "shards"))
+    assert f"stopped: {safe} notes (kept {safe}, rejected 0, failed 0) are safe in {out}" in last, last
+    assert last.endswith("run the same command to resume")
+    assert len(load_dataset(str(out), split="train")) == safe  # the dataset files are written for what is done
+    # the same command finishes the job, with no task done twice
+    assert subprocess.run(_generate_cmd(out, kg_path, slow_engine), capture_output=True).returncode == 0
+    ids = [r["id"] for r in read_shards(out / "shards")]
+    assert len(ids) == len(set(ids)) == 40
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once(tmp_path, kg_path, slow_engine):
+    import time
+
+    out = tmp_path / "out"
+    proc = _start_and_wait(_generate_cmd(out, kg_path, slow_engine), out / "shards", at_least=2)
+    proc.send_signal(2)
+    time.sleep(0.1)
+    proc.send_signal(2)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert "stopping now" in stderr and "run the same command to resume" in stderr.strip().splitlines()[-1]
+
+
+def test_the_runs_last_line_says_what_happened(tmp_path, kg_path, tiny_model_dir):
+    from medsyn.pipeline import summary_line
+
+    summary = run_generation(_config(tmp_path, kg_path, tiny_model_dir, n=4), PARAMS)
+    line = summary_line(summary)
+    assert line.startswith(f"done: kept {summary['kept']}, rejected {summary['rejected']}, failed 0 of 4 tasks")
+    assert "notes/s" in line and line.endswith(f"in {tmp_path / 'out'}")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 160 KiB tmpfs, for a disk that fills during a run (skipped where mounting is not allowed)."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or 'not root'}); no full disk to test")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_the_folder_resumes_elsewhere(tmp_path, kg_path, small_disk):
+    import shutil
+
+    from medsyn.errors import DiskError
+    from medsyn.serving.sim import SimulatedEngine
+    from tests.backends.test_endpoint import _Loop
+
+    loop = _Loop()
+    try:
+        engine = loop.run(SimulatedEngine(ttft=0.0, tokens_per_s=5000.0).start())
+        config = job_config(small_disk / "out", kg_path, endpoint=[engine.url], n=300, max_concurrency=8)
+        with pytest.raises(DiskError) as err:
+            run_generation(config, PARAMS)
+        message = str(err.value)
+        assert "\n" not in message and "No space left on device" in message
+        assert message.endswith("free space (or make the folder writable), then run the same command")
+        safe = len(read_shards(small_disk / "out" / "shards"))
+        assert 0 < safe < 300 and f"{safe} notes are safe in {small_disk / 'out'}" in message
+        # moved to a disk with room, the same command goes on from there and ends with every task once
+        shutil.copytree(small_disk / "out", tmp_path / "moved")
+        summary = run_generation(job_config(tmp_path / "moved", kg_path, endpoint=[engine.url], n=300), PARAMS)
+        assert summary["generated_now"] == 300 - safe and summary["kept"] + summary["rejected"] == 300
+        ids = [r["id"] for r in read_shards(tmp_path / "moved" / "shards")]
+        assert len(ids) == len(set(ids)) == 300
+        loop.run(engine.stop())
+    finally:
+        loop.close()

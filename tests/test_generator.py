@@ -1,0 +1,69 @@
+from medsyn.backends import GenerationParams
+from medsyn.backends.transformers import TransformersBackend
+from medsyn.generator import resolve_template
+from tests.conftest import job_config
+
+PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7)
+
+
+def _config(tmp_path, kg_path, tiny_model_dir, **kw):
+    return job_config(tmp_path / "out", kg_path, tiny_model_dir, **kw)
+
+
+def test_one_note_api(kg_path, tiny_model_dir, tmp_path):
+    from medsyn.generator import NoteGenerator
+
+    gen = NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir), PARAMS).load()
+    task = gen.task("M54.5", symptoms=["боль в пояснице", "слабость"], sex="F", age=52, seed=1)
+    assert task.icd10_code == "M54.5" and task.category == "M54" and task.symptoms == ["боль в пояснице", "слабость"]
+    assert (task.sex, task.age) == ("F", 52) and task.example_note
+    assert gen.task("M54.5", symptoms=["боль в пояснице", "слабость"], sex="F", age=52, seed=1) == task
+    (record,) = gen.generate([task])
+    assert record["id"] == task.id and record["request_seed"] > 0 and record["completion_tokens"] > 0
+    assert record["kept"] in (True, False) and isinstance(record["filter_reasons"], list)
+    drawn = gen.task("N76", seed=0)
+    assert drawn.sex == "F" and 2 <= len(drawn.symptoms) <= 5
+
+
+def test_template_resolution():
+    from medsyn.backends.endpoint import EndpointBackend
+
+    assert resolve_template("auto", None) == "auto"  # waits on the backend
+    assert resolve_template("auto", "/some/adapter") == "instruction"
+    assert resolve_template("example_guided", "/a") == "example_guided"
+    local, served = TransformersBackend(), EndpointBackend(["http://127.0.0.1:9"])
+    assert resolve_template("auto", None, local) == "example_guided"  # a base model without a chat template
+    assert resolve_template("auto", None, served) == "instruction"  # a served model that takes no chat requests
+    served.chat = True
+    assert resolve_template("auto", None, served) == "example_guided"
+
+
+def test_auto_adapter_is_the_packaged_one_only_for_the_embedded_model_in_process():
+    from pathlib import Path
+
+    from medsyn.generator import resolve_adapter
+    from medsyn.models import DEFAULT_MODEL
+
+    packaged = resolve_adapter(DEFAULT_MODEL, "auto")
+    assert packaged and (Path(packaged) / "adapter_model.safetensors").exists()
+    assert resolve_adapter(DEFAULT_MODEL, "auto", in_process=False) is None  # a server merges or loads its own
+    assert resolve_adapter("someone/other-model", "auto") is None
+    assert resolve_adapter(DEFAULT_MODEL, "none") is None
+    assert resolve_adapter(DEFAULT_MODEL, "/my/adapter") == "/my/adapter"
+
+
+def test_note_generator_streams_a_note_and_judges_it(kg_path, tiny_model_dir, tmp_path):
+    from medsyn.generator import NoteGenerator
+
+    config = _config(tmp_path, kg_path, tiny_model_dir, filter=True, max_attempts=1)
+    generator = NoteGenerator(config, GenerationParams(max_new_tokens=12, temperature=0.7, stop=[])).load()
+    task = generator.task("M54", symptoms=["боль в пояснице"], sex="F", age=40, seed=2)
+    updates = list(generator.stream(task))
+    assert len(updates) > 2 and all(u.record is None for u in updates[:-1])
+    texts = [u.text for u in updates[:-1]]
+    assert all(a.strip() in b for a, b in zip(texts, texts[1:]))  # the note only grows
+    record = updates[-1].record
+    assert record["note"] == updates[-1].text and record["id"] == task.id and record["completion_tokens"] > 1
+    # the same request seed as the job's first try: the streamed note is the note the job writes
+    assert record["note"] == generator.generate([task])[0]["note"]
+    assert record["kept"] is False and record["filter_reasons"]  # a random model names no symptom
