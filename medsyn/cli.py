@@ -238,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt as err:
         how = "SIGTERM" if isinstance(err, Interrupted) else "Ctrl-C"
-        logger.warning("stopped by %s; what was finished is saved; run the same command to go on", how)
+        logger.warning(
+            "stopped by %s before it finished; nothing half-written was kept: run the same command again", how
+        )
         return getattr(err, "exit_code", 130)
     except (MedsynError, MissingExtraError) as err:
         logger.error("%s", err)

@@ -28,12 +28,13 @@ from typing import TYPE_CHECKING, Any
 from medsyn.backends import Backend, GenerationParams, backend_class, backend_from_config
 from medsyn.backends.base import Generation, clean_generation, request_seed
 from medsyn.errors import ConfigError, EndpointsUnavailableError, GenerationAborted, RequestFailed
-from medsyn.models import DEFAULT_MODEL, default_adapter_path
+from medsyn.models import DEFAULT_MODEL, adapter_label, default_adapter_path
 from medsyn.prompts import get_prompt_builder
 from medsyn.sampling import Task, TaskSampler
 from medsyn.text import symptom_coverage
 
 if TYPE_CHECKING:
+    from medsyn.filters.note import FilterResult
     from medsyn.kg import MedicalKG
 
 __all__ = [
@@ -41,7 +42,6 @@ __all__ = [
     "NoteGenerator",
     "StreamUpdate",
     "adapter_hash",
-    "adapter_label",
     "resolve_adapter",
     "resolve_template",
 ]
@@ -77,13 +77,6 @@ def resolve_template(template: str, adapter: str | None, backend: Backend | None
     if backend is None:
         return "auto"
     return "example_guided" if backend.chat else backend.text_template
-
-
-def adapter_label(adapter: str | None) -> str | None:
-    """How an adapter is named on rows and cards: a folder's name, never a machine path."""
-    if not adapter:
-        return None
-    return Path(adapter).name if Path(adapter).exists() else adapter
 
 
 def adapter_hash(adapter: str | None) -> str | None:
@@ -221,6 +214,8 @@ class NoteGenerator:
             ``config.filter`` is on.
         consistency: a :class:`~medsyn.filters.consistency.ConsistencyCheck`; trained on RuMedTop3 train when ``None``
             and ``config.consistency_top_k`` is set.
+        backend: a loaded backend to share (the Space's one engine for every request); built by :meth:`load` when
+            ``None``.
     """
 
     def __init__(
@@ -230,6 +225,7 @@ class NoteGenerator:
         kg: MedicalKG | None = None,
         note_filter: Any = None,
         consistency: Any = None,
+        backend: Backend | None = None,
     ) -> None:
         self.config = config
         self.params = params or GenerationParams()
@@ -238,8 +234,11 @@ class NoteGenerator:
         self.consistency = consistency
         self.adapter = resolve_adapter(config.model, config.adapter, backend_class(config.backend).in_process)
         self.template = resolve_template(config.template, self.adapter)  # settled at load when still auto
-        self.backend: Backend | None = None
+        self.backend = backend
+        if backend is not None:
+            self.template = resolve_template(self.template, self.adapter, backend)
         self._sampler: TaskSampler | None = None
+        self.stopping = False  # set when the job stops: a task the filter would try again is left for the resume
 
     # ------------------------------------------------------------------ parts
 
@@ -325,8 +324,11 @@ class NoteGenerator:
 
         return asyncio.run(run())
 
-    async def agenerate(self, task: Task) -> dict[str, Any]:
-        """One finished record for ``task``: kept, rejected after ``max_attempts`` tries, or failed."""
+    async def agenerate(self, task: Task) -> dict[str, Any] | None:
+        """One finished record for ``task``: kept, rejected after ``max_attempts`` tries, or failed.
+
+        ``None`` when the job is stopping (:attr:`stopping`) before the filter's tries are over.
+        """
         assert self.backend is not None, "call load() first"
         prompt = self.prompt(task)
         record: dict[str, Any] = {}
@@ -343,6 +345,8 @@ class NoteGenerator:
             record = self.record(task, prompt, generation, seed, attempt)
             if record["kept"]:
                 break
+            if self.stopping and attempt < self.config.max_attempts:
+                return None  # not written: the resume runs this task from its first try, as an unbroken run would
         return record
 
     def stream(self, task: Task, attempt: int = 1) -> Iterator[StreamUpdate]:
@@ -373,15 +377,24 @@ class NoteGenerator:
 
     def verdict(self, task: Task, text: str) -> tuple[bool, list[str]]:
         """Whether the filter keeps ``text`` for ``task``, and why not."""
+        result = self.judge(task, text)
+        return result.keep, result.reasons
+
+    def judge(self, task: Task, text: str) -> FilterResult:
+        """The filter's and the consistency check's verdict on ``text`` for ``task``, with the filter's metrics."""
+        from medsyn.filters.note import FilterResult
+
         if not text.strip():
-            return False, ["empty"]
-        reasons: list[str] = []
+            return FilterResult(False, ["empty"])
+        result = FilterResult(True)
         if self.note_filter is not None:
-            reasons += self.note_filter.check(text, task.symptoms, task.example_note).reasons
+            result = self.note_filter.check(text, task.symptoms, task.example_note)
         if self.consistency is not None:
             (_, reason), *_ = self.consistency.verdicts([text], [task.category])
-            reasons += [reason] if reason else []
-        return not reasons, reasons
+            if reason:
+                result.reasons.append(reason)
+        result.keep = not result.reasons
+        return result
 
     def _base(self, task: Task, prompt: Any, seed: int, attempt: int) -> dict[str, Any]:
         return {

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from medsyn.data import Note, read_rumedtop3_file
 from medsyn.errors import ConfigError, FolderBusyError, MedsynError
-from medsyn.generator import adapter_hash, adapter_label
+from medsyn.generator import adapter_hash
+from medsyn.models import adapter_label
 
 if TYPE_CHECKING:
     from medsyn.generator import NoteGenerator

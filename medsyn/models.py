@@ -19,6 +19,8 @@ from medsyn.paths import models_dir, resource_path
 __all__ = [
     "DEFAULT_ADAPTER_NAME",
     "DEFAULT_MODEL",
+    "adapter_label",
+    "model_label",
     "default_adapter_path",
     "looks_like_path",
     "public_name",
@@ -190,3 +192,15 @@ def load_model_and_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
     lm.to(device).eval()
     return lm, tokenizer
+
+
+def adapter_label(adapter: str | None) -> str | None:
+    """How an adapter is named on rows, cards and pages: a folder's name, never a machine path."""
+    if not adapter:
+        return None
+    return Path(adapter).name if Path(adapter).exists() else adapter
+
+
+def model_label(model: str | None) -> str:
+    """How a model is named on pages: the embedded one by its name, any other by its id or path."""
+    return "Gemma 3 270M (embedded)" if model in (None, "", DEFAULT_MODEL) else str(model)

@@ -7,10 +7,13 @@ default knowledge graph (``kg/medsyn-kg.json``) and the converted default model 
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["resource_path", "cache_dir", "default_graph_path", "models_dir", "rumedtop3_path"]
+__all__ = ["resource_path", "cache_dir", "default_graph_path", "models_dir", "rumedtop3_path", "staged_dir"]
 
 
 def resource_path(*parts: str) -> Path:
@@ -45,3 +48,28 @@ def rumedtop3_path(split: str) -> Path:
     if split not in ("train", "dev"):
         raise ValueError(f"RuMedTop3 split must be 'train' or 'dev', got {split!r}")
     return resource_path("rumedtop3", f"{split}_v1.jsonl")
+
+
+@contextmanager
+def staged_dir(final: str | Path) -> Iterator[Path]:
+    """A folder that appears at ``final`` whole or not at all.
+
+    The body writes into a hidden sibling (``.NAME.PID.tmp``). When it returns, the sibling takes ``final``'s place
+    (an older ``final`` is removed); when it raises (an error, Ctrl-C, a full disk), the sibling is removed and
+    ``final`` is left as it was.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = final.with_name(f".{final.name}.{os.getpid()}.old")
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)

@@ -265,13 +265,15 @@ async def _run_tasks(
             except asyncio.QueueEmpty:
                 return
             record = await generator.agenerate(task)
+            if record is None:  # stopped between two tries: left for the resume
+                continue
             writer.write([record])
             progress.count(record)
             bar.update(1)
             bar.set_postfix(progress.postfix())
 
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(backend.max_in_flight, len(todo))))]
-    signals = _StopOnSignal(stats, workers)
+    signals = _StopOnSignal(stats, workers, generator)
     try:
         with logging_redirect_tqdm(), signals:  # log lines print above the bar instead of through it
             done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
@@ -326,8 +328,8 @@ class _Progress:
 class _StopOnSignal:
     """While the tasks run: the first SIGINT/SIGTERM stops new tasks, a second cancels those in flight."""
 
-    def __init__(self, stats: dict[str, Any], workers: list[asyncio.Task[None]]) -> None:
-        self.stats, self.workers = stats, workers
+    def __init__(self, stats: dict[str, Any], workers: list[asyncio.Task[None]], generator: NoteGenerator) -> None:
+        self.stats, self.workers, self.generator = stats, workers, generator
         self.installed: dict[int, Any] = {}  # signal -> the handler to put back
 
     def __enter__(self) -> _StopOnSignal:
@@ -355,6 +357,7 @@ class _StopOnSignal:
                 w.cancel()
             return
         self.stats["signal"] = signum
+        self.generator.stopping = True  # a note the filter turns down is not tried again
         busy = sum(not w.done() for w in self.workers)
         logger.warning(
             "stopping (%s): no new tasks; waiting for up to %d in flight to be written (again to stop at once)",

@@ -206,3 +206,36 @@ def sim_process(port: int, tokens_per_s: float = 100.0):
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("simulated engine did not start")
+
+
+class FixedScores:
+    """A classifier stand-in whose decision scores are given per text (labels J06, M54, N92)."""
+
+    labels_ = ["J06", "M54", "N92"]
+
+    def __init__(self, table):
+        self.table = table
+
+    def decision_function(self, texts):
+        import numpy as np
+
+        return np.array([self.table[t] for t in texts])
+
+
+SPLIT_CODES = ("M54", "J06", "N92", "K29", "I10", "L30")
+
+
+@pytest.fixture(scope="session")
+def small_split():
+    """(train, dev) of real RuMedTop3 notes: the notes of six frequent codes, at most 40 train and 10 dev notes each."""
+    from medsyn.data import load_rumedtop3
+
+    def pick(notes, per_code):
+        out, seen = [], {c: 0 for c in SPLIT_CODES}
+        for n in notes:
+            if n["code"] in seen and seen[n["code"]] < per_code:
+                out.append(n)
+                seen[n["code"]] += 1
+        return out
+
+    return pick(load_rumedtop3("train"), 40), pick(load_rumedtop3("dev"), 10)

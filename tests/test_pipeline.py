@@ -14,7 +14,7 @@ PARAMS = GenerationParams(max_new_tokens=8, temperature=0.7)
 
 
 def _config(tmp_path, kg_path, tiny_model_dir, **kw) -> GenerateConfig:
-    return job_config(tmp_path / "out", kg_path, tiny_model_dir, **kw)
+    return job_config(kw.pop("out", tmp_path / "out"), kg_path, tiny_model_dir, **kw)
 
 
 def test_generation_writes_a_dataset(tmp_path, kg_path, tiny_model_dir):

@@ -41,14 +41,21 @@ Prompt = str | list[dict[str, str]]
 
 @dataclass
 class GenerationParams:
-    """Sampling parameters shared by all backends."""
+    """Sampling parameters shared by all backends, the job and the Space.
 
-    max_new_tokens: int = field(default=200, metadata={"help": "the most tokens to generate per note"})
-    temperature: float = field(default=0.8, metadata={"help": "sampling temperature; 0 means greedy decoding"})
+    The defaults are those of ``recipes/gemma-270m/generate.yaml``: one paragraph of about 100 words, as RuMedTop3
+    notes are, cut at a blank line.
+    """
+
+    max_new_tokens: int = field(default=160, metadata={"help": "the most tokens to generate per note"})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature; 0 means greedy decoding"})
     top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
     top_k: int = field(default=50, metadata={"help": "sample among the k most likely tokens (0: no limit)"})
-    repetition_penalty: float = field(default=1.1, metadata={"help": "penalty for repeated tokens (1.0: none)"})
-    stop: list[str] = field(default_factory=lambda: ["###", "\n\n\n"], metadata={"help": "cut the note here"})
+    repetition_penalty: float = field(default=1.15, metadata={"help": "penalty for repeated tokens (1.0: none)"})
+    stop: list[str] = field(
+        default_factory=lambda: ["###", "\n\n"],
+        metadata={"help": "cut the note here (a blank line starts something else)"},
+    )
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -189,6 +196,10 @@ class Backend(ABC):
     def describe(self) -> dict[str, Any]:
         """What to record with each note about the generator (no secrets)."""
         return {"backend": self.name}
+
+    def label(self) -> str:
+        """The engine in a few words, for pages and logs (no secrets)."""
+        return self.name
 
 
 class MicroBatcher:

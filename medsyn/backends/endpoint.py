@@ -164,6 +164,10 @@ class EndpointBackend(Backend):
             max_retries=config.max_retries,
         )
 
+    def label(self) -> str:
+        served = sorted({m for m in self.served.values() if m})
+        return f"endpoint {', '.join(self.urls)} ({', '.join(served) or 'model unknown'})"
+
     def job_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         served = sorted({m for m in self.served.values() if m})

@@ -210,6 +210,12 @@ class TransformersBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": self.model_id, "adapter": self.adapter}
 
+    def label(self) -> str:
+        from medsyn.models import adapter_label, model_label
+
+        adapter = adapter_label(self.adapter)
+        return model_label(self.model_id) + (f" + LoRA adapter {adapter}" if adapter else "") + ", in-process"
+
 
 def _per_row_sampler(params: GenerationParams, seeds: list[int], device: Any) -> Any:
     """A logits processor that samples each row with its own seeded generator (temperature, top-k, top-p).

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from medsyn.config import dump_config, parse_args, save_config
 from medsyn.errors import ConfigError, MedsynError
+from medsyn.paths import staged_dir
 
 __all__ = [
     "ClassifyArgs",
@@ -185,13 +186,14 @@ def classify_main(argv: list[str] | None = None) -> int:
     summary = summarise(results, train, dev, quantile=args.hard_quantile, low_recall=low_recall)
     summary["seconds_total"] = time.perf_counter() - start
 
-    run_dir = report.make_run_dir(args.out_dir, args.name)
-    save_config(run_dir / "config.yaml", args)
-    report.write_json(run_dir / "metrics.json", summary)
-    _save_scores(run_dir / "scores.npz", results)
-    plots = [report.plot_upsampling(summary, run_dir / "upsampling.png").name]
-    plots.append(report.plot_code_gain(summary, run_dir / "per_code_gain.png").name)
-    (run_dir / "report.md").write_text(report.classify_markdown(summary, dump_config(args), plots), encoding="utf-8")
+    run_dir = report.run_path(args.out_dir, args.name)
+    with staged_dir(run_dir) as tmp:  # whole or not at all: Ctrl-C or a full disk leaves no half-written folder
+        save_config(tmp / "config.yaml", args)
+        report.write_json(tmp / "metrics.json", summary)
+        _save_scores(tmp / "scores.npz", results)
+        plots = [report.plot_upsampling(summary, tmp / "upsampling.png").name]
+        plots.append(report.plot_code_gain(summary, tmp / "per_code_gain.png").name)
+        (tmp / "report.md").write_text(report.classify_markdown(summary, dump_config(args), plots), encoding="utf-8")
     warnings = "".join(f"\nwarning: {w}" for w in summary["warnings"])
     sys.stdout.write(report.classify_table(summary, "overall") + f"\n{warnings}\n\nrun folder: {run_dir}\n")
     logger.info("run folder %s (%.1fs)", run_dir, summary["seconds_total"])
@@ -258,13 +260,14 @@ def quality_main(argv: list[str] | None = None) -> int:
         # Real notes outside the index show how much real notes overlap among themselves.
         holdout=load_source("rumedtop3:dev") if args.real == "rumedtop3:train" else None,
     )
-    run_dir = report.make_run_dir(args.out_dir, args.name)
-    save_config(run_dir / "config.yaml", args)
-    report.write_json(run_dir / "metrics.json", result)
-    report.write_json(run_dir / "per_note.json", per_note)
-    plot = report.plot_quality(per_note, [len(n["text"]) for n in real], run_dir / "quality.png")
-    md = report.quality_markdown(result, dump_config(args), [plot.name])
-    (run_dir / "report.md").write_text(md, encoding="utf-8")
+    run_dir = report.run_path(args.out_dir, args.name)
+    with staged_dir(run_dir) as tmp:
+        save_config(tmp / "config.yaml", args)
+        report.write_json(tmp / "metrics.json", result)
+        report.write_json(tmp / "per_note.json", per_note)
+        plot = report.plot_quality(per_note, [len(n["text"]) for n in real], tmp / "quality.png")
+        md = report.quality_markdown(result, dump_config(args), [plot.name])
+        (tmp / "report.md").write_text(md, encoding="utf-8")
     sys.stdout.write(md.split("## Plots")[0] + "run folder: " + str(run_dir) + "\n")
     return 0
 
@@ -309,17 +312,18 @@ def consistency_main(argv: list[str] | None = None) -> int:
     real = load_source(args.real)
     rows = apply_check(rows, ConsistencyCheck.from_real(real, args.top_k))
     result = drop_report(rows, args.top_k, Counter(n["code"] for n in real))
-    writer = ShardWriter(args.out)
-    if writer.records_on_disk:
-        raise ConfigError(f"{args.out} already holds notes; give a new folder")
-    writer.write(rows)
-    counts = writer.finalize(card=report.consistency_card(args.source, result))
     out = Path(args.out)
-    _carry_job(Path(args.source), out, args.top_k)
-    report.write_json(out / "consistency.json", result)
-    plot = report.plot_consistency(result, out / "consistency.png")
-    md = report.consistency_markdown(result, args.source, [plot.name])
-    (out / "consistency.md").write_text(md, encoding="utf-8")
+    if out.is_dir() and any(out.iterdir()):
+        raise ConfigError(f"{args.out} is not empty; give a new folder")
+    with staged_dir(out) as tmp:  # whole or not at all
+        writer = ShardWriter(tmp)
+        writer.write(rows)
+        counts = writer.finalize(card=report.consistency_card(args.source, result))
+        _carry_job(Path(args.source), tmp, args.top_k)
+        report.write_json(tmp / "consistency.json", result)
+        plot = report.plot_consistency(result, tmp / "consistency.png")
+        md = report.consistency_markdown(result, args.source, [plot.name])
+        (tmp / "consistency.md").write_text(md, encoding="utf-8")
     sys.stdout.write(md.split("## Per code")[0] + f"kept {counts['kept']}, rejected {counts['rejected']}: {out}\n")
     return 0
 

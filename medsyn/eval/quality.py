@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -219,10 +220,53 @@ def evaluate_quality(
     start = time.perf_counter()
     index = CopyIndex([n["text"] for n in real], ngram)
     t_index = time.perf_counter() - start
-    per_note: dict[str, list] = {"id": [], "chars": [], "copy_score": [], "lcs_words": [], "closest_real": []}
-    ex_scores, ex_lcs, coverage = [], [], []
+    per_note, ex_scores, ex_lcs, coverage = _copy_search(synthetic, real, index, ngram)
+    t_copy = time.perf_counter() - start - t_index
+    thresholds = (max_copy_score, max_lcs_words)
+    copying = {
+        "ngram": ngram,
+        "threshold_copy_score": max_copy_score,
+        "threshold_lcs_words": max_lcs_words,
+        "train": _copy_stats(per_note["copy_score"], per_note["lcs_words"], *thresholds),
+        "example": _copy_stats(ex_scores, ex_lcs, *thresholds) if ex_scores else {},
+        "real_notes_contained": int(sum(c >= DEFAULT_MAX_CONTAINMENT for c in per_note.get("containment", []))),
+        "index_seconds": t_index,
+        "search_seconds": t_copy,
+    }
+    if holdout:
+        matches = [index.query(n["text"]) for n in holdout]
+        copying["real_vs_real"] = _copy_stats(
+            [m.copy_score if m else 0.0 for m in matches], [m.lcs_words if m else 0 for m in matches], *thresholds
+        )
+    copying["examples"] = _near_copy_examples(synthetic, real, per_note, thresholds, n_examples)
+    prompt = _prompt_following(coverage)
+    if coverage and len(coverage) == len(synthetic):
+        per_note["coverage"] = coverage
+    report = {
+        "n_notes": len(synthetic),
+        "n_real": len(real),
+        "prompt_following": prompt,
+        "realism": _realism(synthetic, real, self_bleu_sample or None, seed),
+        "copying": copying,
+        "seconds": time.perf_counter() - start,
+    }
+    logger.info(
+        "quality of %d notes: index %.1fs, copy search %.1fs, total %.1fs; %d near-copies",
+        len(synthetic), t_index, t_copy, report["seconds"], copying["train"]["near_copies"],
+    )  # fmt: skip
+    return report, per_note
+
+
+def _copy_search(
+    synthetic: Sequence[dict], real: Sequence[dict], index: CopyIndex, ngram: int
+) -> tuple[dict[str, list], list[float], list[int], list[float]]:
+    """Each note's closest real note, its copying of its own style example, and its symptom coverage."""
     from tqdm.auto import tqdm
 
+    per_note: dict[str, list] = {"id": [], "chars": [], "copy_score": [], "lcs_words": [], "closest_real": []}
+    ex_scores: list[float] = []
+    ex_lcs: list[int] = []
+    coverage: list[float] = []
     for note in tqdm(synthetic, desc="copy search", unit="note", leave=False):
         tokens = tokenize(note["text"])
         match = index.query(tokens)
@@ -238,31 +282,25 @@ def evaluate_quality(
             ex_lcs.append(longest_common_words(tokens, ex_tokens))
         if note.get("symptoms"):
             coverage.append(symptom_coverage(note["symptoms"], note["text"]))
-    t_copy = time.perf_counter() - start - t_index
+    return per_note, ex_scores, ex_lcs, coverage
 
-    copying = {
-        "ngram": ngram,
-        "threshold_copy_score": max_copy_score,
-        "threshold_lcs_words": max_lcs_words,
-        "train": _copy_stats(per_note["copy_score"], per_note["lcs_words"], max_copy_score, max_lcs_words),
-        "example": _copy_stats(ex_scores, ex_lcs, max_copy_score, max_lcs_words) if ex_scores else {},
-        "real_notes_contained": int(sum(c >= DEFAULT_MAX_CONTAINMENT for c in per_note.get("containment", []))),
-        "index_seconds": t_index,
-        "search_seconds": t_copy,
-    }
-    if holdout:
-        matches = [index.query(n["text"]) for n in holdout]
-        copying["real_vs_real"] = _copy_stats(
-            [m.copy_score if m else 0.0 for m in matches], [m.lcs_words if m else 0 for m in matches],
-            max_copy_score, max_lcs_words,
-        )  # fmt: skip
+
+def _near_copy_examples(
+    synthetic: Sequence[dict],
+    real: Sequence[dict],
+    per_note: dict[str, list],
+    thresholds: tuple[float, int],
+    n_examples: int,
+) -> list[dict[str, Any]]:
+    """The closest near-copies, each with the real note it nearly copies."""
+    max_copy_score, max_lcs_words = thresholds
     flagged = [
         i for i in range(len(synthetic))
         if per_note["copy_score"][i] >= max_copy_score or per_note["lcs_words"][i] >= max_lcs_words
     ]  # fmt: skip
     flagged.sort(key=lambda i: (-per_note["copy_score"][i], -per_note["lcs_words"][i]))
     real_by_id = {n["id"]: n["text"] for n in real}
-    copying["examples"] = [
+    return [
         {
             "id": per_note["id"][i],
             "copy_score": per_note["copy_score"][i],
@@ -274,17 +312,18 @@ def evaluate_quality(
         for i in flagged[:n_examples]
     ]
 
-    # Realism on equal-size random samples of both corpora.
+
+def _realism(synthetic: Sequence[dict], real: Sequence[dict], sample: int | None, seed: int) -> dict[str, Any]:
+    """Length, vocabulary and diversity of equal-size random samples of both corpora."""
     rng = random.Random(seed)
     size = min(len(synthetic), len(real))
     syn_texts = [n["text"] for n in rng.sample(list(synthetic), size)]
     real_texts = [n["text"] for n in rng.sample(list(real), size)]
-    sample = self_bleu_sample or None
     syn_stats, real_stats = corpus_stats(syn_texts, sample, seed), corpus_stats(real_texts, sample, seed)
     syn_tokens = [w for t in syn_texts for w in tokenize(t)]
     real_vocab = {w for n in real for w in tokenize(n["text"])}
     syn_vocab = set(syn_tokens)
-    realism = {
+    return {
         "sample_size": size,
         "real": real_stats,
         "synthetic": syn_stats,
@@ -292,29 +331,16 @@ def evaluate_quality(
         "real_vocab_covered": len(real_vocab & syn_vocab) / len(real_vocab) if real_vocab else 0.0,
     }
 
-    if coverage:
-        cov = np.asarray(coverage)
-        prompt = {
-            "available": True,
-            "n": len(cov),
-            "mean_coverage": float(cov.mean()),
-            "median_coverage": float(np.median(cov)),
-            "share_full": float((cov >= 1.0).mean()),
-        }
-        if len(coverage) == len(synthetic):
-            per_note["coverage"] = coverage
-    else:
-        prompt = {"available": False, "reason": "the source records no requested symptoms (a JSONL has none)"}
-    report = {
-        "n_notes": len(synthetic),
-        "n_real": len(real),
-        "prompt_following": prompt,
-        "realism": realism,
-        "copying": copying,
-        "seconds": time.perf_counter() - start,
+
+def _prompt_following(coverage: list[float]) -> dict[str, Any]:
+    """How much of the requested symptoms the notes state."""
+    if not coverage:
+        return {"available": False, "reason": "the source records no requested symptoms (a JSONL has none)"}
+    cov = np.asarray(coverage)
+    return {
+        "available": True,
+        "n": len(cov),
+        "mean_coverage": float(cov.mean()),
+        "median_coverage": float(np.median(cov)),
+        "share_full": float((cov >= 1.0).mean()),
     }
-    logger.info(
-        "quality of %d notes: index %.1fs, copy search %.1fs, total %.1fs; %d near-copies",
-        len(synthetic), t_index, t_copy, report["seconds"], copying["train"]["near_copies"],
-    )  # fmt: skip
-    return report, per_note

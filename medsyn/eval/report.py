@@ -17,7 +17,7 @@ import numpy as np
 from medsyn.plots import pyplot
 
 __all__ = [
-    "make_run_dir",
+    "run_path",
     "write_json",
     "classify_table",
     "classify_markdown",
@@ -36,11 +36,9 @@ SUBSET_TITLES = {
 }
 
 
-def make_run_dir(out_dir: str | Path, name: str) -> Path:
-    """Create ``out_dir/name-timestamp/`` and return it."""
-    path = Path(out_dir) / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+def run_path(out_dir: str | Path, name: str) -> Path:
+    """Where a new run folder goes: ``out_dir/name-timestamp/`` (written whole with :func:`~medsyn.paths.staged_dir`)."""
+    return Path(out_dir) / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 def write_json(path: str | Path, data: Any) -> Path:

@@ -87,7 +87,8 @@ class CopyIndex:
         if n < 1:
             raise MedsynError(f"the n-gram size must be >= 1, got {n}")
         self.n = n
-        self.real_tokens = [tokenize(t) for t in real_texts]
+        self.real_texts = list(real_texts)
+        self.real_tokens = [tokenize(t) for t in self.real_texts]
         self._ids: dict[tuple[str, ...], int] = {}
         postings: list[list[int]] = []
         for doc, tokens in enumerate(self.real_tokens):

@@ -224,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``medsyn data instructions``: build the instruction dataset from RuMedTop3."""
     from medsyn.data import load_rumedtop3
     from medsyn.kg import load_graph
+    from medsyn.paths import staged_dir
 
     (args,) = parse_args([InstructionDataArgs], argv, description=main.__doc__, prog="medsyn data instructions")
     config = dump_config(args)
@@ -237,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             notes, extractor, rng, args.continue_fraction, args.min_output_chars
         )
         logger.info("%s: %d rows from %d notes (%s)", split, len(splits[split]), len(notes), dict(counts[split]))
-    out = write_instruction_dataset(args.out, splits, counts, config)
-    logger.info("wrote %s", out)
+    with staged_dir(args.out) as tmp:  # whole or not at all: Ctrl-C or a full disk leaves the old folder as it was
+        write_instruction_dataset(tmp, splits, counts, config)
+    logger.info("wrote %s", args.out)
     return 0

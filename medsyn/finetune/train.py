@@ -238,6 +238,36 @@ def _batches(n: int, batch_size: int, rng: random.Random) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+@dataclass
+class _Run:
+    """Everything one training run holds between its setup, its loop and its finish."""
+
+    model_args: ModelArguments
+    data_args: DataArguments
+    train_args: TrainArguments
+    accelerator: Any
+    model: Any
+    tokenizer: Any
+    optimizer: Any
+    scheduler: Any
+    train_examples: Sequence[dict]
+    eval_examples: list[dict]
+    state: LoopState
+    total_steps: int
+    per_step: int
+    base: BaseModel
+    metrics: dict[str, Any]
+
+    @property
+    def out(self) -> Path:
+        return Path(self.train_args.output_dir)
+
+    def eval_loss(self) -> float:
+        return evaluate_loss(
+            self.model, self.eval_examples, self.train_args.per_device_eval_batch_size, self.accelerator
+        )
+
+
 def train(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -263,13 +293,15 @@ def train(
     Returns:
         A :class:`TrainResult`; its metrics hold steps, tokens, time, train loss and eval loss before and after.
     """
+    run = _setup(model_args, data_args, train_args, command, train_examples, eval_examples)
+    stopped_by = _loop(run)
+    return _finish(run, stopped_by, command)
+
+
+def _accelerator(train_args: TrainArguments) -> tuple[Any, str]:
+    """The accelerator for this machine, with the seed set; returns it and the mixed precision it uses."""
     torch = require("torch", "train", "Fine-tuning")
     accelerate = require("accelerate", "train", "Fine-tuning")
-    import transformers
-
-    from medsyn.finetune.checkpoint import adapter_only_hooks, find_checkpoint, load_checkpoint
-    from medsyn.finetune.collate import tokenize_rows
-    from medsyn.finetune.data import load_instruction_split
 
     if train_args.num_threads:
         torch.set_num_threads(train_args.num_threads)
@@ -280,29 +312,58 @@ def train(
     accelerator = accelerate.Accelerator(mixed_precision=mixed, cpu=not cuda)
     _quiet_unless_main(accelerator)
     accelerate.utils.set_seed(train_args.seed)
-    config = dump_config(model_args, data_args, train_args)
-    logger.info("seed %d; mixed precision %s; %d process(es)", train_args.seed, mixed, accelerator.num_processes)
-    logger.info("config %s", json.dumps(config, ensure_ascii=False))
-    out = Path(train_args.output_dir)
-    resume = find_checkpoint(out, train_args.resume_from_checkpoint)
+    return accelerator, mixed
 
-    model, tokenizer = load_model_for_training(model_args, "cuda" if cuda else "cpu")
-    if train_args.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+def _examples(
+    tokenizer: Any,
+    data_args: DataArguments,
+    train_examples: Sequence[dict] | None,
+    eval_examples: Sequence[dict] | None,
+) -> tuple[Sequence[dict], list[dict]]:
+    """The tokenised train and eval examples: the ones given, else the dataset's splits."""
+    from medsyn.finetune.collate import tokenize_rows
+    from medsyn.finetune.data import load_instruction_split
+
     if train_examples is None:
         rows = load_instruction_split(data_args.dataset, data_args.train_split)[: data_args.max_train_samples]
         train_examples = tokenize_rows(tokenizer, rows, data_args.max_seq_length)
     if eval_examples is None and data_args.eval_split:
         rows = load_instruction_split(data_args.dataset, data_args.eval_split)[: data_args.max_eval_samples]
         eval_examples = tokenize_rows(tokenizer, rows, data_args.max_seq_length)
-    eval_examples = list(eval_examples or [])
     if not train_examples:
         raise ConfigError(
             f"no train example fits in max_seq_length={data_args.max_seq_length} tokens; raise max_seq_length"
         )
+    return train_examples, list(eval_examples or [])
 
-    world = accelerator.num_processes
-    micro = train_args.per_device_train_batch_size
+
+def _setup(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    train_args: TrainArguments,
+    command: str | None,
+    train_examples: Sequence[dict] | None,
+    eval_examples: Sequence[dict] | None,
+) -> _Run:
+    """Accelerator, model, data, optimizer and the loop's state (fresh, or from the checkpoint to resume)."""
+    import torch
+    import transformers
+
+    from medsyn.finetune.checkpoint import adapter_only_hooks, find_checkpoint
+
+    accelerator, mixed = _accelerator(train_args)
+    config = dump_config(model_args, data_args, train_args)
+    logger.info("seed %d; mixed precision %s; %d process(es)", train_args.seed, mixed, accelerator.num_processes)
+    logger.info("config %s", json.dumps(config, ensure_ascii=False))
+    resume = find_checkpoint(Path(train_args.output_dir), train_args.resume_from_checkpoint)
+
+    model, tokenizer = load_model_for_training(model_args, "cuda" if torch.cuda.is_available() else "cpu")
+    if train_args.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    train_examples, eval_examples = _examples(tokenizer, data_args, train_examples, eval_examples)
+
+    world, micro = accelerator.num_processes, train_args.per_device_train_batch_size
     per_step = micro * train_args.gradient_accumulation_steps * world
     steps_per_epoch = max(1, len(train_examples) // per_step)
     total_steps = (
@@ -320,51 +381,53 @@ def train(
     adapter_only_hooks(accelerator)
     logger.info(
         "training on %d examples: %d steps of %d examples (%d per micro-batch x %d accumulation x %d processes)",
-        len(train_examples),
-        total_steps,
-        per_step,
-        micro,
-        train_args.gradient_accumulation_steps,
-        world,
-    )
-
+        len(train_examples), total_steps, per_step, micro, train_args.gradient_accumulation_steps, world,
+    )  # fmt: skip
     metrics: dict[str, Any] = {
         "command": command,
         "train_examples": len(train_examples),
         "eval_examples": len(eval_examples),
     }
-    if resume is not None:
-        state = load_checkpoint(accelerator, model, resume)
-        logger.info("resumed from %s at step %d of %d", resume, state.step, total_steps)
-        state.log_rows.append({"step": state.step, "resumed_from": str(resume)})
-        metrics["resumed_from"] = str(resume)
-    else:
-        state = LoopState()
-        if eval_examples:
-            state.eval_loss_before = evaluate_loss(
-                model, eval_examples, train_args.per_device_eval_batch_size, accelerator
-            )
-            logger.info("eval loss before training: %.4f", state.eval_loss_before)
-    if state.eval_loss_before is not None:
-        metrics["eval_loss_before"] = state.eval_loss_before
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        # Rows logged after the checkpoint are run again, so the log holds exactly the rows up to it.
-        text = "".join(json.dumps(row) + "\n" for row in state.log_rows)
-        (out / "log.jsonl").write_text(text, encoding="utf-8")
-
-    base = describe_base_model(model_args.model_name_or_path)
-    stopped_by = _loop(
-        model, tokenizer, optimizer, scheduler, accelerator, train_args, train_examples, eval_examples, state,
-        total_steps, base.adapter_base,
+    run = _Run(
+        model_args, data_args, train_args, accelerator, model, tokenizer, optimizer, scheduler,
+        train_examples, eval_examples, LoopState(), total_steps, per_step,
+        describe_base_model(model_args.model_name_or_path), metrics,
     )  # fmt: skip
+    _start_state(run, resume)
+    return run
+
+
+def _start_state(run: _Run, resume: Path | None) -> None:
+    """The loop's state from ``resume``, or a fresh one with the eval loss before training; starts ``log.jsonl``."""
+    from medsyn.finetune.checkpoint import load_checkpoint
+
+    if resume is not None:
+        run.state = load_checkpoint(run.accelerator, run.model, resume)
+        logger.info("resumed from %s at step %d of %d", resume, run.state.step, run.total_steps)
+        run.state.log_rows.append({"step": run.state.step, "resumed_from": str(resume)})
+        run.metrics["resumed_from"] = str(resume)
+    elif run.eval_examples:
+        run.state.eval_loss_before = run.eval_loss()
+        logger.info("eval loss before training: %.4f", run.state.eval_loss_before)
+    if run.state.eval_loss_before is not None:
+        run.metrics["eval_loss_before"] = run.state.eval_loss_before
+    if run.accelerator.is_main_process:
+        run.out.mkdir(parents=True, exist_ok=True)
+        # Rows logged after the checkpoint are run again, so the log holds exactly the rows up to it.
+        text = "".join(json.dumps(row) + "\n" for row in run.state.log_rows)
+        (run.out / "log.jsonl").write_text(text, encoding="utf-8")
+
+
+def _finish(run: _Run, stopped_by: str | None, command: str | None) -> TrainResult:
+    """Metrics, the eval loss after training, the adapter, the run's files and the Hub push."""
+    state, world, accelerator = run.state, run.accelerator.num_processes, run.accelerator
     history = [row for row in state.log_rows if "loss" in row]
-    metrics.update(
+    run.metrics.update(
         steps=state.step,
-        planned_steps=total_steps,
+        planned_steps=run.total_steps,
         stopped_early=stopped_by is not None,
         stopped_by=stopped_by,
-        examples_per_step=per_step,
+        examples_per_step=run.per_step,
         train_seconds=round(state.train_seconds, 1),
         train_tokens=state.tokens_seen * world,
         train_answer_tokens=state.answer_seen,
@@ -373,37 +436,23 @@ def train(
         train_loss_last=history[-1]["loss"] if history else None,
     )
     if stopped_by == "signal":  # a preempted machine has seconds left: the checkpoint is written, stop now
-        return TrainResult(metrics, accelerator.unwrap_model(model), tokenizer)
-    if eval_examples:
-        metrics["eval_loss_after"] = evaluate_loss(
-            model, eval_examples, train_args.per_device_eval_batch_size, accelerator
-        )
-        logger.info("eval loss after training: %.4f", metrics["eval_loss_after"])
-    save_adapter(model, tokenizer, out, base.adapter_base, accelerator)
+        return TrainResult(run.metrics, accelerator.unwrap_model(run.model), run.tokenizer)
+    if run.eval_examples:
+        run.metrics["eval_loss_after"] = run.eval_loss()
+        logger.info("eval loss after training: %.4f", run.metrics["eval_loss_after"])
+    save_adapter(run.model, run.tokenizer, run.out, run.base.adapter_base, accelerator)
     if accelerator.is_main_process:
-        _write_run_files(out, model_args, data_args, train_args, metrics, command, base)
+        _write_run_files(run.out, run.model_args, run.data_args, run.train_args, run.metrics, command, run.base)
     accelerator.wait_for_everyone()
-    if train_args.push_to_hub and accelerator.is_main_process:
+    if run.train_args.push_to_hub and accelerator.is_main_process:
         from medsyn.hub import push_adapter
 
-        metrics["hub_url"] = push_adapter(out, train_args.push_to_hub, private=train_args.hub_private)
-    return TrainResult(metrics, accelerator.unwrap_model(model), tokenizer)
+        run.metrics["hub_url"] = push_adapter(run.out, run.train_args.push_to_hub, private=run.train_args.hub_private)
+    return TrainResult(run.metrics, accelerator.unwrap_model(run.model), run.tokenizer)
 
 
-def _loop(
-    model: Any,
-    tokenizer: Any,
-    optimizer: Any,
-    scheduler: Any,
-    accelerator: Any,
-    train_args: TrainArguments,
-    train_examples: Sequence[dict],
-    eval_examples: Sequence[dict],
-    state: LoopState,
-    total_steps: int,
-    base_model: str,
-) -> str | None:
-    """Run optimizer steps from ``state.step`` to ``total_steps``, logging and checkpointing as it goes.
+def _loop(run: _Run) -> str | None:
+    """Run optimizer steps from ``run.state.step`` to ``run.total_steps``, logging and checkpointing as it goes.
 
     Returns:
         Why it stopped before ``total_steps`` (``"signal"`` or ``"time_limit"``), or ``None``.
@@ -411,10 +460,9 @@ def _loop(
     from medsyn.finetune.checkpoint import save_checkpoint, stop_on_sigterm
     from medsyn.finetune.collate import PackedCollator
 
-    out = Path(train_args.output_dir)
+    train_args, accelerator, state, total_steps = run.train_args, run.accelerator, run.state, run.total_steps
     world = accelerator.num_processes
     group_size = train_args.gradient_accumulation_steps * world
-    micro = train_args.per_device_train_batch_size
     rng = random.Random(train_args.seed)
     state.restore(rng)
     collate = PackedCollator()
@@ -426,14 +474,14 @@ def _loop(
             state.capture(rng)
             save_checkpoint(
                 accelerator,
-                lambda folder: save_adapter(model, tokenizer, folder, base_model, accelerator),
-                out,
+                lambda folder: save_adapter(run.model, run.tokenizer, folder, run.base.adapter_base, accelerator),
+                run.out,
                 state,
                 train_args.save_total_limit,
             )
             saved_step = state.step
 
-    model.train()
+    run.model.train()
     progress = _progress(total_steps, state.step, accelerator.is_main_process)
     start = time.perf_counter()
     start_seconds = state.train_seconds
@@ -441,13 +489,14 @@ def _loop(
     with stop_on_sigterm() as stop:
         while state.step < total_steps:
             if len(state.queue) < group_size:
-                state.queue += _batches(len(train_examples), micro, rng)
+                state.queue += _batches(len(run.train_examples), train_args.per_device_train_batch_size, rng)
             group = state.queue[:group_size]
             del state.queue[:group_size]
-            mine = group[accelerator.process_index :: world]
-            batches = [collate([train_examples[i] for i in idx]) for idx in mine]
+            batches = [
+                collate([run.train_examples[i] for i in idx]) for idx in group[accelerator.process_index :: world]
+            ]
             step_loss, local, step_tokens, n_tokens = train_step(
-                model, batches, optimizer, scheduler, accelerator, train_args.max_grad_norm
+                run.model, batches, run.optimizer, run.scheduler, accelerator, train_args.max_grad_norm
             )
             state.step += 1
             state.tokens_seen += n_tokens
@@ -457,7 +506,7 @@ def _loop(
             state.train_seconds = start_seconds + time.perf_counter() - start
             progress.update(1)
             if state.step % train_args.logging_steps == 0 or state.step == total_steps:
-                _log_row(model, accelerator, train_args, scheduler, eval_examples, state, total_steps)
+                _log_row(run)
             if train_args.save_steps and state.step % train_args.save_steps == 0 and state.step < total_steps:
                 checkpoint()
             if stop.agreed(accelerator):
@@ -469,27 +518,18 @@ def _loop(
                 checkpoint()
                 logger.warning(
                     "stopped at step %d of %d; go on with --resume_from_checkpoint auto (checkpoints in %s)",
-                    state.step,
-                    total_steps,
-                    out / "checkpoints",
-                )
+                    state.step, total_steps, run.out / "checkpoints",
+                )  # fmt: skip
                 break
             stopped_by = None
     progress.close()
     return stopped_by
 
 
-def _log_row(
-    model: Any,
-    accelerator: Any,
-    train_args: TrainArguments,
-    scheduler: Any,
-    eval_examples: Sequence[dict],
-    state: LoopState,
-    total_steps: int,
-) -> None:
+def _log_row(run: _Run) -> None:
     import torch
 
+    accelerator, state, train_args = run.accelerator, run.state, run.train_args
     world = accelerator.num_processes
     loss_sum, tokens = state.window_loss, state.window_tokens
     if world > 1:  # the loss of the whole step, over all processes
@@ -498,18 +538,18 @@ def _log_row(
     record = {
         "step": state.step,
         "loss": loss_sum / max(tokens, 1),
-        "lr": scheduler.get_last_lr()[0],
+        "lr": run.scheduler.get_last_lr()[0],
         "tokens": state.tokens_seen * world,
         "tokens_per_s": state.tokens_seen * world / max(state.train_seconds, 1e-9),
         "elapsed_s": round(state.train_seconds, 1),
     }
     state.window_loss, state.window_tokens = 0.0, 0
-    if train_args.eval_steps and state.step % train_args.eval_steps == 0 and eval_examples:
-        record["eval_loss"] = evaluate_loss(model, eval_examples, train_args.per_device_eval_batch_size, accelerator)
+    if train_args.eval_steps and state.step % train_args.eval_steps == 0 and run.eval_examples:
+        record["eval_loss"] = run.eval_loss()
     state.log_rows.append(record)
-    logger.info("step %d/%d %s", state.step, total_steps, json.dumps(record))
+    logger.info("step %d/%d %s", state.step, run.total_steps, json.dumps(record))
     if accelerator.is_main_process:
-        with (Path(train_args.output_dir) / "log.jsonl").open("a", encoding="utf-8") as fh:
+        with (run.out / "log.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
 

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 TEMPLATES = ("instruction", "example_guided")
 MAX_AGE = 120
 MAX_SEED = 2**31 - 1
+_PARAMS = GenerationParams()  # the generator's sampling defaults
 
 
 @dataclass
@@ -49,13 +50,11 @@ class SpaceConfig:
         default="releases/ru-notes", metadata={"help": "dataset the browser opens first: a folder or a Hub id"}
     )
     filter: bool = field(default=True, metadata={"help": "judge notes with the quality filter and copy index"})
-    # Sampling defaults, as in recipes/gemma-270m/generate.yaml
-    temperature: float = field(default=0.7, metadata={"help": "default sampling temperature"})
-    max_new_tokens: int = field(default=160, metadata={"help": "default length limit of a note, in tokens"})
-    top_p: float = field(default=0.95, metadata={"help": "nucleus sampling mass"})
-    top_k: int = field(default=50, metadata={"help": "top-k sampling"})
-    repetition_penalty: float = field(default=1.15, metadata={"help": "penalty for repeated tokens"})
-    stop: list[str] = field(default_factory=lambda: ["###", "\n\n"], metadata={"help": "cut the note here"})
+    # Where the visitor's sliders start; the other sampling settings are GenerationParams' defaults
+    temperature: float = field(default=_PARAMS.temperature, metadata={"help": "default sampling temperature"})
+    max_new_tokens: int = field(
+        default=_PARAMS.max_new_tokens, metadata={"help": "default length limit of a note, in tokens"}
+    )
     # Limits that keep one visitor from taking the box
     max_tokens_limit: int = field(default=400, metadata={"help": "the most tokens a visitor may ask for"})
     max_symptoms: int = field(default=8, metadata={"help": "the most symptoms in one request"})
@@ -171,7 +170,8 @@ class Demo:
     Args:
         config: how to run.
         kg: a loaded graph (loaded from ``config.graph``, built if missing, when ``None``).
-        note_filter: a :class:`~medsyn.eval.quality.NoteFilter` (built from RuMedTop3 train when ``None``).
+        note_filter: a :class:`~medsyn.filters.note.NoteFilter` (built by the generator, from RuMedTop3 train,
+            when ``None``).
     """
 
     def __init__(self, config: SpaceConfig | None = None, kg: MedicalKG | None = None, note_filter: Any = None):
@@ -179,14 +179,12 @@ class Demo:
         self._kg = kg
         self.note_filter = note_filter
         self.backend: Any = None
-        self.real_notes: list[str] = []
         self.timings: dict[str, float] = {}
 
     # ------------------------------------------------------------------ start-up
 
     def load(self) -> Demo:
         """Load the graph, the engine and the filter once (building or converting what is missing). Returns self."""
-        from medsyn.data import load_rumedtop3
         from medsyn.generator import GeneratorConfig, NoteGenerator
         from medsyn.icd10 import load_icd10
         from medsyn.kg import load_graph
@@ -218,39 +216,18 @@ class Demo:
             timeout=60.0,
         )
         t = time.perf_counter()
-        if c.filter and self.note_filter is None:
-            from medsyn.filters.note import NoteFilter
-
-            logger.info("indexing the real notes for the quality filter")
-            self.real_notes = [n["text"] for n in load_rumedtop3("train")]
-            self.note_filter = NoteFilter.from_real(
-                self.real_notes,
-                min_symptom_coverage=self.base.min_symptom_coverage,
-                max_copy_score=self.base.max_copy_score,
-            )
-        elif c.filter:
-            self.real_notes = [n["text"] for n in load_rumedtop3("train")]
-        self.timings["filter_s"] = time.perf_counter() - t
-        t = time.perf_counter()
         logger.info("loading the engine: %s (a first run converts the embedded model once, about a minute)", c.model)
         generator = NoteGenerator(self.base, self.params(), kg=self.kg, note_filter=self.note_filter).load()
         self.backend, self.default_template = generator.backend, generator.template
-        self.adapter = generator.adapter
-        self.timings["engine_s"] = time.perf_counter() - t
+        self.adapter, self.note_filter = generator.adapter, generator.note_filter
+        self.timings["engine_s"] = time.perf_counter() - t  # with the filter's index of the real notes
         self.timings["load_s"] = time.perf_counter() - started
         logger.info("ready in %.1f s (%s)", self.timings["load_s"], self.engine_label())
         return self
 
     def engine_label(self) -> str:
         """The engine in a few words, for the page."""
-        from medsyn.generator import adapter_label
-
-        if self.base.backend == "endpoint":
-            served = sorted({m for m in getattr(self.backend, "served", {}).values() if m})
-            return f"endpoint {', '.join(self.backend.urls)} ({', '.join(served) or 'model unknown'})"
-        model = "Gemma 3 270M (embedded)" if self.config.model == DEFAULT_MODEL else self.config.model
-        adapter = adapter_label(self.adapter)
-        return f"{model}" + (f" + LoRA adapter {adapter}" if adapter else "") + ", in-process"
+        return self.backend.label()
 
     # ------------------------------------------------------------------ codes
 
@@ -397,16 +374,9 @@ class Demo:
             raise MedsynError(
                 f"the note length must be between 8 and {c.max_tokens_limit} tokens, got {max_new_tokens}"
             )
-        return GenerationParams(
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=c.top_p,
-            top_k=c.top_k,
-            repetition_penalty=c.repetition_penalty,
-            stop=list(c.stop),
-        )
+        return replace(_PARAMS, max_new_tokens=max_new_tokens, temperature=temperature, stop=list(_PARAMS.stop))
 
-    def generator(self, template: str | None, params: GenerationParams, seed: int = 0) -> Any:
+    def generator(self, template: str | None, params: GenerationParams, seed: int | float | None = 0) -> Any:
         """A :class:`~medsyn.generator.NoteGenerator` for one request, on the shared engine and filter."""
         from medsyn.generator import NoteGenerator
 
@@ -414,9 +384,7 @@ class Demo:
         if template not in TEMPLATES:
             raise MedsynError(f"the template must be one of {', '.join(TEMPLATES)}, got {template!r}")
         config = replace(self.base, template=template, seed=self._seed(seed))
-        generator = NoteGenerator(config, params, kg=self.kg, note_filter=self.note_filter)
-        generator.backend = self.backend
-        return generator
+        return NoteGenerator(config, params, kg=self.kg, note_filter=self.note_filter, backend=self.backend)
 
     def prompt_text(self, generator: Any, task: Task) -> str:
         """The exact prompt of ``task`` as text (chat messages one per block), checked against the length limit."""
@@ -440,28 +408,30 @@ class Demo:
             where = f"the endpoint {err.endpoint}" if err.endpoint else "the model"
             raise MedsynError(f"{where} failed ({err.kind}): {str(err)[:160]}; try again in a moment") from None
 
-    def judge(self, task: Task, note: str) -> Verdict:
-        """The filter's verdict on ``note`` with its coverage, copy score and the closest real note."""
+    def judge(self, generator: Any, task: Task, note: str) -> Verdict:
+        """``generator``'s verdict on ``note`` (:meth:`~medsyn.generator.NoteGenerator.judge`), with its coverage,
+        the symptoms found and missing, the copy score and the closest real note."""
         from medsyn.text import symptom_coverage, symptom_spans
 
         # found as the coverage counts them: within one clause, not denied («Кашля нет.» finds no «кашель»)
         stated = {symptom for _, _, symptom in symptom_spans(task.symptoms, note)}
         found = [s for s in task.symptoms if s in stated]
+        result = generator.judge(task, note)
         verdict = Verdict(
-            kept=bool(note.strip()),
-            reasons=[] if note.strip() else ["empty"],
+            kept=result.keep,
+            reasons=list(result.reasons),
             coverage=symptom_coverage(task.symptoms, note),
             found=found,
             missing=[s for s in task.symptoms if s not in found],
+            filtered=generator.note_filter is not None and bool(note.strip()),
         )
-        if self.note_filter is None or not note.strip():
+        if not verdict.filtered:
             return verdict
-        result = self.note_filter.check(note, task.symptoms, task.example_note)
-        verdict.kept, verdict.reasons, verdict.filtered = result.keep, list(result.reasons), True
         verdict.copy_score = result.metrics.get("copy_score")
         lcs = result.metrics.get("lcs_words")
         verdict.lcs_words = None if lcs is None else int(lcs)
-        match = self.note_filter.index.query(note, lcs=False) if self.note_filter.index is not None else None
-        if match is not None and match.real_index < len(self.real_notes):
-            verdict.closest_note = self.real_notes[match.real_index]
+        index = generator.note_filter.index
+        match = index.query(note, lcs=False) if index is not None else None
+        if match is not None:
+            verdict.closest_note = index.real_texts[match.real_index]
         return verdict

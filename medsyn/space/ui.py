@@ -12,12 +12,17 @@ import inspect
 import logging
 import os
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from medsyn.errors import MedsynError
+from medsyn.errors import MedsynError, require
 from medsyn.space.core import TEMPLATES, CodeInfo, Demo, Verdict, highlight
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
+gr: Any = require("gradio", "space", "the Space")
 
 __all__ = ["build_app", "launch", "theme", "CSS"]
 
@@ -35,8 +40,6 @@ _SEX = [("женский (F)", "F"), ("мужской (M)", "M")]
 
 def theme() -> Any:
     """A calm theme on system fonts (a string font is a CSS family name: nothing is fetched)."""
-    import gradio as gr
-
     fonts = ["Inter", "DejaVu Sans", "ui-sans-serif", "system-ui", "sans-serif"]
     return gr.themes.Soft(
         primary_hue="teal", secondary_hue="amber", font=fonts, font_mono=["DejaVu Sans Mono", "monospace"]
@@ -44,8 +47,6 @@ def theme() -> Any:
 
 
 def _error(err: Exception) -> Exception:
-    import gradio as gr
-
     if isinstance(err, MedsynError | KeyError) and not isinstance(err, gr.Error):
         return gr.Error(str(err.args[0] if isinstance(err, KeyError) and err.args else err), print_exception=False)
     if isinstance(err, gr.Error):
@@ -133,54 +134,75 @@ def verdict_markdown(verdict: Verdict, seconds: float | None = None, pieces: int
 
 
 def build_app(demo: Demo) -> Any:
-    """The Gradio Blocks of the Space over a loaded :class:`Demo`."""
-    import time
+    """The Gradio Blocks of the Space over a loaded :class:`Demo`: one tab each for generating, browsing, about."""
 
-    import gradio as gr
-
-    from medsyn.space import browse, figures
-
-    names = {c: demo.icd.get(c).name for c in demo.weights}
-    choices = demo.code_choices()
-    examples = [c for c in EXAMPLE_CODES if c in demo.icd]
     release_roots = [Path(__file__).resolve().parents[2]]
-    first_source = browse.start_source(demo.config.dataset, release_roots)
+    with gr.Blocks(title="medsyn · synthetic Russian clinical notes", analytics_enabled=False) as app:
+        gr.Markdown(
+            "# medsyn · knowledge-graph-guided synthetic clinical notes\n"
+            "Pick an ICD-10 code, see what the medical knowledge graph knows about it, draw a task as the generator "
+            "would, and watch a Russian clinical note being written for it, with the requested symptoms "
+            f"highlighted and a quality verdict. Engine: **{demo.engine_label()}**.",
+            elem_classes="medsyn-header",
+        )
+        with gr.Tabs():
+            with gr.Tab("Generate", id="generate"):
+                GenerateTab(demo).build(app)
+            with gr.Tab("Browse a dataset", id="browse"):
+                BrowseTab(demo, release_roots).build(app)
+            with gr.Tab("About", id="about"):
+                about_tab(demo)
+    app.queue(max_size=demo.config.queue_size, default_concurrency_limit=demo.config.concurrency)
+    return app
 
-    # ------------------------------------------------------------------ handlers (each is an API endpoint)
+
+class GenerateTab:
+    """Pick a code, read its symptoms, draw or edit a task, and watch its note being written.
+
+    Its handlers are the ``/lookup``, ``/graph``, ``/sample`` and ``/generate`` endpoints.
+    """
+
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+
+    # ------------------------------------------------------------------ handlers
 
     @friendly
-    def lookup(code: str) -> tuple[str, str, list[list[Any]]]:
+    def lookup(self, code: str) -> tuple[str, str, list[list[Any]]]:
         """Code → hierarchy with Russian names, what the graph covers and the sampling weight, the symptom table."""
-        info = demo.lookup(code)
+        info = self.demo.lookup(code)
         return hierarchy_markdown(info), coverage_markdown(info), symptom_rows(info)
 
     @friendly
-    def graph(code: str) -> Any:
+    def graph(self, code: str) -> Any:
         """Code → the interactive neighbourhood plot (symptoms by weight, related categories)."""
-        return figures.neighbourhood_figure(demo.lookup(code))
+        from medsyn.space import figures
+
+        return figures.neighbourhood_figure(self.demo.lookup(code))
 
     @friendly
-    def sample(code: str, seed: float) -> tuple[Any, str, int, str]:
+    def sample(self, code: str, seed: float) -> tuple[Any, str, int, str]:
         """Code, seed → a task drawn as the generator draws one: symptoms, sex, age and the style example."""
-        task = demo.sample(code, seed)
-        info = demo.lookup(code)
+        task = self.demo.sample(code, seed)
+        info = self.demo.lookup(code)
         options = sorted({*task.symptoms, *(e.symptom for e in info.symptoms)}, key=str.lower)
         return gr.update(choices=options, value=task.symptoms), task.sex, task.age, task.example_note
 
-    def on_code(code: str, seed: float) -> tuple[Any, Any, Any, Any]:
+    def on_code(self, code: str, seed: float) -> tuple[Any, Any, Any, Any]:
         """After a pick: draw a task for a covered code; leave the fields alone otherwise."""
         try:
-            if demo.lookup(code).covered:
-                return sample(code, seed)
+            if self.demo.lookup(code).covered:
+                return self.sample(code, seed)
         except MedsynError:
             pass
         return gr.update(choices=[], value=[]), gr.update(), gr.update(), ""
 
     @friendly
-    def generate(code, symptoms, sex, age, seed, template, temperature, max_new_tokens):
+    def generate(self, code, symptoms, sex, age, seed, template, temperature, max_new_tokens):
         """A task → the note, streamed piece by piece, then highlighted, with the filter's verdict and the prompt."""
+        demo = self.demo
         task = demo.make_task(code, symptoms, sex, age, seed)
-        generator = demo.generator(template, demo.params(temperature, max_new_tokens), demo._seed(seed))
+        generator = demo.generator(template, demo.params(temperature, max_new_tokens), seed)
         prompt = demo.prompt_text(generator, task)
         yield [], "writing…", "", prompt
         started, pieces, text = time.perf_counter(), 0, ""
@@ -190,32 +212,150 @@ def build_app(demo: Demo) -> Any:
                 pieces += 1
                 yield [(text, None)], "writing…", "", prompt
         seconds = time.perf_counter() - started
-        verdict = demo.judge(task, text)
+        verdict = demo.judge(generator, task, text)
         note = highlight(text, task.symptoms) if text else [("(the model wrote nothing; try another seed)", None)]
         yield note, verdict_markdown(verdict, seconds, pieces), verdict.closest_note or "", prompt
 
+    # ------------------------------------------------------------------ layout
+
+    def build(self, app: Any) -> SimpleNamespace:
+        """Lay the tab out inside the open ``gr.Tab`` and wire its events; returns its components."""
+        gr.Markdown(
+            "**1** pick a code → **2** read its symptoms → **3** draw or edit a task → **4** generate",
+            elem_classes="medsyn-steps",
+        )
+        ui = SimpleNamespace()
+        self._code_panel(ui)
+        self._task_panel(ui)
+        self._note_panel(ui)
+        self._wire(app, ui)
+        return ui
+
+    def _code_panel(self, ui: SimpleNamespace) -> None:
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                ui.code = gr.Dropdown(
+                    choices=self.demo.code_choices(),
+                    value="M54",
+                    label="1 · ICD-10 code",
+                    info="type a code or a Russian name; ● marks the categories the graph covers",
+                    filterable=True,
+                    allow_custom_value=True,
+                    elem_id="medsyn-code",
+                )
+                examples = [c for c in EXAMPLE_CODES if c in self.demo.icd]
+                gr.Examples(examples=[[c] for c in examples], inputs=[ui.code], label="try", example_labels=examples)
+                ui.hierarchy = gr.Markdown(elem_id="medsyn-hierarchy")
+                ui.coverage = gr.Markdown(elem_id="medsyn-coverage")
+            with gr.Column(scale=3, min_width=420):
+                ui.plot = gr.Plot(label="2 · the code's neighbourhood in the graph", elem_id="medsyn-graph")
+        with gr.Accordion(
+            "2 · symptoms of the category (count = real notes naming it, weight = specificity)", open=False
+        ):
+            ui.table = gr.Dataframe(
+                headers=["symptom", "count", "weight"],
+                datatype=["str", "number", "number"],
+                interactive=False,
+                max_height=320,
+                elem_id="medsyn-symptoms",
+            )
+
+    def _task_panel(self, ui: SimpleNamespace) -> None:
+        config = self.demo.config
+        gr.Markdown("### 3 · the task")
+        with gr.Row():
+            ui.symptoms = gr.Dropdown(
+                label="symptoms to mention",
+                info="remove, add from the list, or type your own and press Enter",
+                multiselect=True,
+                allow_custom_value=True,
+                scale=3,
+                elem_id="medsyn-task-symptoms",
+            )
+            ui.sex = gr.Radio(_SEX, value="F", label="sex", scale=1)
+            ui.age = gr.Number(value=45, label="age", precision=0, scale=1)  # checked by Demo, with its message
+        with gr.Row():
+            ui.seed = gr.Number(value=0, label="seed", precision=0, scale=1)
+            ui.template = gr.Dropdown(
+                list(TEMPLATES), value=self.demo.default_template, label="prompt template", scale=1
+            )
+            ui.temperature = gr.Slider(0, 1.5, value=config.temperature, step=0.05, label="temperature", scale=2)
+            ui.max_new_tokens = gr.Slider(
+                16, config.max_tokens_limit, value=config.max_new_tokens, step=8, label="max new tokens", scale=2
+            )
+        with gr.Row():
+            ui.draw = gr.Button("draw another task", elem_id="medsyn-draw")
+            ui.run = gr.Button("4 · generate the note", variant="primary", elem_id="medsyn-generate", scale=2)
+        with gr.Accordion(
+            "style example: a real note of this category that the example-guided prompt shows", open=False
+        ):
+            ui.example = gr.Textbox(show_label=False, lines=4, interactive=False)
+
+    def _note_panel(self, ui: SimpleNamespace) -> None:
+        ui.note = gr.HighlightedText(
+            label="the note, with the requested symptoms highlighted where they were found",
+            show_legend=True,
+            combine_adjacent=True,
+            elem_id="medsyn-note",
+        )
+        ui.verdict = gr.Markdown(elem_id="medsyn-verdict")
+        with gr.Accordion("closest real note (RuMedTop3 train)", open=False):
+            ui.closest = gr.Textbox(show_label=False, lines=3, interactive=False)
+        with gr.Accordion("the exact prompt", open=False):
+            ui.prompt = gr.Textbox(show_label=False, lines=8, interactive=False, elem_id="medsyn-prompt")
+
+    def _wire(self, app: Any, ui: SimpleNamespace) -> None:
+        picked = [ui.symptoms, ui.sex, ui.age, ui.example]
+        looked = ui.code.change(
+            self.lookup, [ui.code], [ui.hierarchy, ui.coverage, ui.table], api_name="lookup", queue=False
+        )
+        looked.then(self.graph, [ui.code], [ui.plot], api_name="graph", queue=False)
+        looked.then(self.on_code, [ui.code, ui.seed], picked, api_name=False, queue=False)
+        ui.draw.click(lambda: random.randint(0, 99_999), None, [ui.seed], api_name=False, queue=False).then(
+            self.sample, [ui.code, ui.seed], picked, api_name="sample", queue=False
+        )
+        ui.run.click(
+            self.generate,
+            [ui.code, ui.symptoms, ui.sex, ui.age, ui.seed, ui.template, ui.temperature, ui.max_new_tokens],
+            [ui.note, ui.verdict, ui.closest, ui.prompt],
+            api_name="generate",
+            concurrency_limit=self.demo.config.concurrency,
+            concurrency_id="generate",
+        )
+        app.load(self.lookup, [ui.code], [ui.hierarchy, ui.coverage, ui.table], api_name=False, queue=False).then(
+            self.graph, [ui.code], [ui.plot], api_name=False, queue=False
+        ).then(self.on_code, [ui.code, ui.seed], picked, api_name=False, queue=False)
+
+
+class BrowseTab:
+    """Open a dataset written by ``medsyn generate`` (a folder or a Hub id) and read its notes.
+
+    Its handlers are the ``/browse`` and ``/note`` endpoints.
+    """
+
+    def __init__(self, demo: Demo, roots: list[Path]) -> None:
+        from medsyn.space import browse
+
+        self.demo, self.roots = demo, roots
+        self.first_source = browse.start_source(demo.config.dataset, roots)
+
     @friendly
-    def open_dataset(source: str, which: str, code: str) -> tuple[str, list[list[Any]]]:
+    def open_dataset(self, source: str, which: str, code: str) -> tuple[str, list[list[Any]]]:
         """Dataset (folder or Hub id), kept/rejected, code prefix → a summary line and the notes' rows."""
-        rows = browse.list_notes(source, which, code or "", roots=release_roots)
-        table = [
-            [
-                r.get("id"),
-                r.get("icd10_code"),
-                r.get("icd10_name"),
-                ", ".join(r.get("symptoms") or []),
-                r.get("symptom_coverage"),
-                r.get("kept"),
-            ]
-            for r in rows
-        ]
+        from medsyn.space import browse
+
+        rows = browse.list_notes(source, which, code or "", roots=self.roots)
+        fields = ("id", "icd10_code", "icd10_name", "symptoms", "symptom_coverage", "kept")
+        table = [[", ".join(r.get(f) or []) if f == "symptoms" else r.get(f) for f in fields] for r in rows]
         where = f" with codes starting {code.strip().upper()}" if code and code.strip() else ""
         return f"{len(rows)} {which} notes{where} (first 200 shown); click a row to read it", table
 
     @friendly
-    def show_note(source: str, which: str, note_id: str) -> tuple[Any, str]:
+    def show_note(self, source: str, which: str, note_id: str) -> tuple[Any, str]:
         """Dataset, kept/rejected, note id → the note with its requested symptoms highlighted, and its task."""
-        row = browse.find_note(source, which, note_id, roots=release_roots)
+        from medsyn.space import browse
+
+        row = browse.find_note(source, which, note_id, roots=self.roots)
         symptoms = list(row.get("symptoms") or [])
         reasons = row.get("filter_reasons") or []
         details = [
@@ -227,14 +367,12 @@ def build_app(demo: Demo) -> Any:
         ]
         return highlight(row.get("note") or "", symptoms), "\n".join(details)
 
-    def pick_row(table: Any, evt: gr.SelectData) -> str:
-        row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
-        values = table.values.tolist() if hasattr(table, "values") else table
-        return str(values[row][0]) if 0 <= row < len(values) else ""
+    def status(self, source: str) -> str:
+        """The line above the table before the dataset opens."""
+        from medsyn.space import browse
 
-    def release_status(source: str) -> str:
         try:
-            browse.resolve_source(source, release_roots)
+            browse.resolve_source(source, self.roots)
             return f"Opening **{source}**…"
         except MedsynError:
             return (
@@ -242,159 +380,61 @@ def build_app(demo: Demo) -> Any:
                 "`medsyn generate` (e.g. `outputs/ru-notes`) or a Hub dataset id, then press **Open**."
             )
 
-    # ------------------------------------------------------------------ layout
+    def build(self, app: Any) -> SimpleNamespace:
+        """Lay the tab out inside the open ``gr.Tab`` and wire its events; returns its components."""
+        from medsyn.space import browse
 
-    with gr.Blocks(title="medsyn · synthetic Russian clinical notes", analytics_enabled=False) as app:
         gr.Markdown(
-            "# medsyn · knowledge-graph-guided synthetic clinical notes\n"
-            "Pick an ICD-10 code, see what the medical knowledge graph knows about it, draw a task as the generator "
-            "would, and watch a Russian clinical note being written for it, with the requested symptoms "
-            f"highlighted and a quality verdict. Engine: **{demo.engine_label()}**.",
-            elem_classes="medsyn-header",
+            "Open a dataset written by `medsyn generate`: a local folder or a Hub id. Kept notes passed the "
+            "quality filter; rejected ones carry the filter's reasons."
         )
-        with gr.Tabs():
-            with gr.Tab("Generate", id="generate"):
-                gr.Markdown(
-                    "**1** pick a code → **2** read its symptoms → **3** draw or edit a task → **4** generate",
-                    elem_classes="medsyn-steps",
-                )
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=320):
-                        code = gr.Dropdown(
-                            choices=choices,
-                            value="M54",
-                            label="1 · ICD-10 code",
-                            info="type a code or a Russian name; ● marks the categories the graph covers",
-                            filterable=True,
-                            allow_custom_value=True,
-                            elem_id="medsyn-code",
-                        )
-                        gr.Examples(
-                            examples=[[c] for c in examples], inputs=[code], label="try", example_labels=examples
-                        )
-                        hierarchy = gr.Markdown(elem_id="medsyn-hierarchy")
-                        coverage = gr.Markdown(elem_id="medsyn-coverage")
-                    with gr.Column(scale=3, min_width=420):
-                        plot = gr.Plot(label="2 · the code's neighbourhood in the graph", elem_id="medsyn-graph")
-                with gr.Accordion(
-                    "2 · symptoms of the category (count = real notes naming it, weight = specificity)", open=False
-                ):
-                    table = gr.Dataframe(
-                        headers=["symptom", "count", "weight"],
-                        datatype=["str", "number", "number"],
-                        interactive=False,
-                        max_height=320,
-                        elem_id="medsyn-symptoms",
-                    )
-                gr.Markdown("### 3 · the task")
-                with gr.Row():
-                    symptoms = gr.Dropdown(
-                        label="symptoms to mention",
-                        info="remove, add from the list, or type your own and press Enter",
-                        multiselect=True,
-                        allow_custom_value=True,
-                        scale=3,
-                        elem_id="medsyn-task-symptoms",
-                    )
-                    sex = gr.Radio(_SEX, value="F", label="sex", scale=1)
-                    age = gr.Number(value=45, label="age", precision=0, scale=1)  # checked by Demo, with its message
-                with gr.Row():
-                    seed = gr.Number(value=0, label="seed", precision=0, scale=1)
-                    template = gr.Dropdown(
-                        list(TEMPLATES), value=demo.default_template, label="prompt template", scale=1
-                    )
-                    temperature = gr.Slider(
-                        0, 1.5, value=demo.config.temperature, step=0.05, label="temperature", scale=2
-                    )
-                    max_new_tokens = gr.Slider(
-                        16,
-                        demo.config.max_tokens_limit,
-                        value=demo.config.max_new_tokens,
-                        step=8,
-                        label="max new tokens",
-                        scale=2,
-                    )
-                with gr.Row():
-                    draw = gr.Button("draw another task", elem_id="medsyn-draw")
-                    run = gr.Button("4 · generate the note", variant="primary", elem_id="medsyn-generate", scale=2)
-                with gr.Accordion(
-                    "style example: a real note of this category that the example-guided prompt shows", open=False
-                ):
-                    example = gr.Textbox(show_label=False, lines=4, interactive=False)
-                note = gr.HighlightedText(
-                    label="the note, with the requested symptoms highlighted where they were found",
-                    show_legend=True,
-                    combine_adjacent=True,
-                    elem_id="medsyn-note",
-                )
-                verdict = gr.Markdown(elem_id="medsyn-verdict")
-                with gr.Accordion("closest real note (RuMedTop3 train)", open=False):
-                    closest = gr.Textbox(show_label=False, lines=3, interactive=False)
-                with gr.Accordion("the exact prompt", open=False):
-                    prompt = gr.Textbox(show_label=False, lines=8, interactive=False, elem_id="medsyn-prompt")
-
-            with gr.Tab("Browse a dataset", id="browse"):
-                gr.Markdown(
-                    "Open a dataset written by `medsyn generate`: a local folder or a Hub id. Kept notes passed the "
-                    "quality filter; rejected ones carry the filter's reasons."
-                )
-                with gr.Row():
-                    source = gr.Textbox(value=first_source, label="dataset folder or Hub id", scale=3)
-                    which = gr.Radio(["kept", "rejected"], value="kept", label="notes", scale=1)
-                    code_filter = gr.Textbox(label="code starts with", placeholder="e.g. M54", scale=1)
-                    open_btn = gr.Button("Open", variant="primary", scale=1, elem_id="medsyn-open")
-                status = gr.Markdown(release_status(first_source), elem_id="medsyn-browse-status")
-                rows = gr.Dataframe(
-                    headers=["id", "code", "name", "requested symptoms", "coverage", "kept"],
-                    interactive=False,
-                    max_height=360,
-                    elem_id="medsyn-rows",
-                )
-                note_id = gr.Textbox(label="note id", elem_id="medsyn-note-id")
-                with gr.Row():
-                    row_note = gr.HighlightedText(
-                        label="the note, requested symptoms highlighted",
-                        show_legend=True,
-                        combine_adjacent=True,
-                        scale=3,
-                    )
-                    row_details = gr.Markdown(elem_id="medsyn-row-details")
-
-            with gr.Tab("About", id="about"):
-                gr.Markdown(about_markdown(demo))
-                with gr.Row():
-                    gr.Plot(figures.weights_figure(demo.kg, demo.weights, names), label="categories")
-                    gr.Plot(figures.shares_figure(demo.kg, demo.weights), label="sampling")
-                gr.Markdown(LICENCES)
-
-        # ------------------------------------------------------------------ events
-        looked = code.change(lookup, [code], [hierarchy, coverage, table], api_name="lookup", queue=False)
-        looked.then(graph, [code], [plot], api_name="graph", queue=False)
-        looked.then(on_code, [code, seed], [symptoms, sex, age, example], api_name=False, queue=False)
-        draw.click(lambda: random.randint(0, 99_999), None, [seed], api_name=False, queue=False).then(
-            sample, [code, seed], [symptoms, sex, age, example], api_name="sample", queue=False
+        ui = SimpleNamespace()
+        with gr.Row():
+            ui.source = gr.Textbox(value=self.first_source, label="dataset folder or Hub id", scale=3)
+            ui.which = gr.Radio(["kept", "rejected"], value="kept", label="notes", scale=1)
+            ui.code = gr.Textbox(label="code starts with", placeholder="e.g. M54", scale=1)
+            ui.open = gr.Button("Open", variant="primary", scale=1, elem_id="medsyn-open")
+        ui.status = gr.Markdown(self.status(self.first_source), elem_id="medsyn-browse-status")
+        ui.rows = gr.Dataframe(
+            headers=["id", "code", "name", "requested symptoms", "coverage", "kept"],
+            interactive=False,
+            max_height=360,
+            elem_id="medsyn-rows",
         )
-        run.click(
-            generate,
-            [code, symptoms, sex, age, seed, template, temperature, max_new_tokens],
-            [note, verdict, closest, prompt],
-            api_name="generate",
-            concurrency_limit=demo.config.concurrency,
-            concurrency_id="generate",
-        )
-        open_btn.click(open_dataset, [source, which, code_filter], [status, rows], api_name="browse")
-        rows.select(pick_row, [rows], [note_id], api_name=False, queue=False)
-        note_id.change(show_note, [source, which, note_id], [row_note, row_details], api_name="note")
-        app.load(lookup, [code], [hierarchy, coverage, table], api_name=False, queue=False).then(
-            graph, [code], [plot], api_name=False, queue=False
-        ).then(on_code, [code, seed], [symptoms, sex, age, example], api_name=False, queue=False)
+        ui.note_id = gr.Textbox(label="note id", elem_id="medsyn-note-id")
+        with gr.Row():
+            ui.note = gr.HighlightedText(
+                label="the note, requested symptoms highlighted", show_legend=True, combine_adjacent=True, scale=3
+            )
+            ui.details = gr.Markdown(elem_id="medsyn-row-details")
+
+        def pick_row(table: Any, evt: gr.SelectData) -> str:
+            row = evt.index[0] if isinstance(evt.index, list | tuple) else evt.index
+            values = table.values.tolist() if hasattr(table, "values") else table
+            return str(values[row][0]) if 0 <= row < len(values) else ""
+
+        listing = [ui.source, ui.which, ui.code]
+        ui.open.click(self.open_dataset, listing, [ui.status, ui.rows], api_name="browse")
+        ui.rows.select(pick_row, [ui.rows], [ui.note_id], api_name=False, queue=False)
+        ui.note_id.change(self.show_note, [ui.source, ui.which, ui.note_id], [ui.note, ui.details], api_name="note")
         try:  # the release (or the configured dataset) opens with the page when it is there
-            browse.resolve_source(first_source, release_roots)
-            app.load(open_dataset, [source, which, code_filter], [status, rows], api_name=False)
+            browse.resolve_source(self.first_source, self.roots)
+            app.load(self.open_dataset, listing, [ui.status, ui.rows], api_name=False)
         except MedsynError:
             pass
-    app.queue(max_size=demo.config.queue_size, default_concurrency_limit=demo.config.concurrency)
-    return app
+        return ui
+
+
+def about_tab(demo: Demo) -> None:
+    """How a note is made, the graph's numbers and plots, and the licences."""
+    from medsyn.space import figures
+
+    names = {c: demo.icd.get(c).name for c in demo.weights}
+    gr.Markdown(about_markdown(demo))
+    with gr.Row():
+        gr.Plot(figures.weights_figure(demo.kg, demo.weights, names), label="categories")
+        gr.Plot(figures.shares_figure(demo.kg, demo.weights), label="sampling")
+    gr.Markdown(LICENCES)
 
 
 def about_markdown(demo: Demo) -> str:

@@ -1,30 +1,13 @@
-"""Consistency filtering: ranks, verdicts on rows, the per-code report, and the post hoc command on a folder."""
+"""Consistency filtering of generated rows: verdicts on rows, the per-code report, the post hoc command on a folder."""
 
 import json
 
-import numpy as np
 import pytest
 
 from medsyn.errors import MedsynError
 from medsyn.eval.consistency import apply_check, drop_report, read_rows
-from medsyn.filters.consistency import ConsistencyCheck, code_ranks
-
-
-def test_code_ranks_count_ties_against_the_note_and_flag_unknown_codes():
-    scores = np.array([[0.9, 0.5, 0.1], [0.2, 0.2, 0.6], [0.3, 0.2, 0.1]])
-    assert code_ranks(scores, ["A", "B", "C"], ["A", "A", "Z00"]) == [1, 3, 0]
-
-
-class _Fixed:
-    """A classifier stand-in whose scores are given per text."""
-
-    labels_ = ["J06", "M54", "N92"]
-
-    def __init__(self, table):
-        self.table = table
-
-    def decision_function(self, texts):
-        return np.array([self.table[t] for t in texts])
+from medsyn.filters.consistency import ConsistencyCheck
+from tests.conftest import FixedScores
 
 
 def _row(i, note, category, reasons=()):
@@ -32,7 +15,7 @@ def _row(i, note, category, reasons=()):
 
 
 def test_apply_check_records_the_verdict_and_replaces_an_earlier_one():
-    check = ConsistencyCheck(_Fixed({"a": [3, 2, 1], "b": [1, 2, 3], "c": [1, 2, 3]}), top_k=1)
+    check = ConsistencyCheck(FixedScores({"a": [3, 2, 1], "b": [1, 2, 3], "c": [1, 2, 3]}), top_k=1)
     rows = [
         _row(0, "a", "J06"),
         _row(1, "b", "J06", ["consistency: J06 ranked 9 > top 5 by the real-notes classifier"]),
@@ -50,20 +33,6 @@ def test_apply_check_records_the_verdict_and_replaces_an_earlier_one():
     assert report["notes_checked"] == 2 and report["dropped"] == 1 and report["share_dropped"] == 0.5
     assert report["per_code"]["J06"] == {"real_notes": 100, "notes": 2, "dropped": 1, "share_dropped": 0.5}
     assert report["share_dropped_at_k"]["3"] == 0.0
-
-
-def test_top_k_must_be_positive():
-    with pytest.raises(MedsynError, match="top_k must be >= 1"):
-        ConsistencyCheck(_Fixed({}), top_k=0)
-
-
-def test_a_real_classifier_keeps_a_typical_note_of_its_code(small_split):
-    train, dev = small_split
-    check = ConsistencyCheck.from_real(train, top_k=1, max_iter=15)
-    codes = [n["code"] for n in dev]
-    ranks = check.ranks([n["text"] for n in dev], codes)
-    assert np.mean([r == 1 for r in ranks]) > 0.5  # six codes: chance is 1/6
-    assert check.ranks(["кашель"], ["Z99"]) == [0]
 
 
 def test_consistency_command_on_a_folder_in_progress(tmp_path, small_split, capsys):

@@ -79,13 +79,15 @@ def test_stream_and_judge_on_the_tiny_model(space_demo):
     generator = space_demo.generator(None, space_demo.params(0.7, 16), 4)
     updates = list(space_demo.stream(generator, task))
     assert len(updates) > 1 and updates[-1].record is not None
-    verdict = space_demo.judge(task, updates[-1].text)
+    verdict = space_demo.judge(generator, task, updates[-1].text)
     assert verdict.kept == updates[-1].record["kept"] and verdict.reasons == updates[-1].record["filter_reasons"]
     real = "Жалобы на кашель и насморк, температура 37,5, слабость в течение трёх дней."
-    judged = space_demo.judge(task, real)
+    judged = space_demo.judge(generator, task, real)
     assert judged.found == ["кашель", "насморк"] and judged.coverage == 1.0 and judged.copy_score is not None
     assert judged.closest_note
-    denied = space_demo.judge(task, "Кашля нет. Жалобы на насморк.")  # a denied symptom is neither found nor marked
+    denied = space_demo.judge(
+        generator, task, "Кашля нет. Жалобы на насморк."
+    )  # a denied symptom is neither found nor marked
     assert denied.found == ["насморк"] and denied.missing == ["кашель"] and denied.coverage == 0.5
 
 
