@@ -167,6 +167,7 @@ def notes_card(
     quality: dict[str, Any] | None = None,
     classify: dict[str, Any] | None = None,
     near_copies_dropped: list[str] | None = None,
+    cost: dict[str, Any] | None = None,
 ) -> str:
     """The card's text: YAML from ``DatasetCardData``, body from the template, numbers from ``groups``.
 
@@ -178,6 +179,8 @@ def notes_card(
         reproduce: the sentence that says how to make more notes the same way.
         plots / quality: the release's plots and ``medsyn eval quality`` report.
         classify: the downstream tables, ``{"run", "table", "gains"}`` in markdown.
+        cost: what the runs that wrote the notes spent (``medsyn_job.json``'s ``throughput``: ``per_shard`` and
+            ``total``, see :mod:`medsyn.sharding`).
     """
     from medsyn.data import load_rumedtop3
     from medsyn.models import public_name
@@ -250,4 +253,27 @@ def notes_card(
         quality=_quality_rows(quality),
         classify=classify,
         license_text=lic["text"],
+        cost=_cost_line(cost),
     )
+
+
+def _cost_line(cost: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The numbers of the card's cost line, formatted; ``None`` when the folder's runs were not measured."""
+    total = (cost or {}).get("total")
+    if not total or not total.get("runs"):
+        return None
+    hours, rest = divmod(int(round(total["wall_s"])), 3600)
+    wall = (
+        f"{hours} h {rest // 60} min" if hours else (f"{rest // 60} min {rest % 60} s" if rest >= 60 else f"{rest} s")
+    )
+    return {
+        **{
+            k: f"{int(total.get(k, 0)):,}"
+            for k in ("notes", "requests", "retries", "tries", "tokens_in", "tokens_out")
+        },
+        "failed": int(total.get("failed", 0)),
+        "runs": int(total["runs"]),
+        "shards": len(cost.get("per_shard", {})),
+        "wall": wall,
+        "rate": f"{total['notes_per_wall_s']:.3g}" if total.get("notes_per_wall_s") else "—",
+    }

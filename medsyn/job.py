@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from medsyn.models import adapter_label
 
 if TYPE_CHECKING:
     from medsyn.generator import NoteGenerator
+    from medsyn.sharding import Shard
 
 __all__ = [
     "JOB_FILE",
@@ -44,6 +46,7 @@ __all__ = [
     "check_out_dir",
     "clear_outputs",
     "folder_lock",
+    "write_job_file",
     "LOCK_FILE",
     "fingerprint",
     "folder_card",
@@ -52,6 +55,7 @@ __all__ = [
     "load_notes",
     "read_job",
     "read_shards",
+    "done_ids",
     "split_of",
     "split_records",
 ]
@@ -99,6 +103,27 @@ def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
                 if old is None or is_failed(old):  # a done record stays; a failed one gives way to a later try
                     records[record["id"]] = record
     return list(records.values())
+
+
+def done_ids(shard_dir: Path) -> tuple[set[str], int]:
+    """The ids of finished (kept or rejected) records in a shard folder, and how many ids were finished twice.
+
+    One writer never writes an id twice; two runs that shared a task at once (shards with different counts) can.
+    """
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for shard in sorted(shard_dir.glob("part-*.jsonl")):
+        with shard.open(encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.endswith("\n"):
+                    continue  # cut short by a kill (read_shards says so when it reads them)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("id"), str) and not is_failed(record):
+                    (twice if record["id"] in seen else seen).add(record["id"])
+    return seen, len(twice)
 
 
 def split_of(record: dict[str, Any]) -> str:
@@ -202,7 +227,13 @@ def check_job(out: Path, spec: dict[str, Any], holds_notes: bool) -> None:
         "job": spec,
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    tmp = path.with_suffix(".tmp")
+    write_job_file(out, payload)
+
+
+def write_job_file(out: Path, payload: dict[str, Any]) -> None:
+    """Write ``out``'s :data:`JOB_FILE` whole (shards that start at once each write theirs through its own file)."""
+    path = out / JOB_FILE
+    tmp = path.with_name(f".{JOB_FILE}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
     tmp.replace(path)
 
@@ -230,11 +261,13 @@ LOCK_FILE = ".medsyn.lock"
 
 
 @contextlib.contextmanager
-def folder_lock(out: Path) -> Iterator[None]:
+def folder_lock(out: Path, shard: Shard | None = None) -> Iterator[None]:
     """Hold ``out``'s advisory lock while a job writes there; a second writer stops at once with who holds it.
 
     The lock is ``fcntl.flock`` on :data:`LOCK_FILE`: the system drops it when the process ends, however it ends,
-    so a killed run leaves no stale lock. Where ``fcntl`` does not exist (Windows) the folder is not locked.
+    so a killed run leaves no stale lock. A run of one ``shard`` shares that lock with the other shards and holds
+    its shard's own lock (``.medsyn.sIofN.lock``) alone: shards run side by side, one run per shard, and an
+    unsharded run waits for none of them. Where ``fcntl`` does not exist (Windows) the folder is not locked.
     """
     try:
         import fcntl
@@ -242,24 +275,53 @@ def folder_lock(out: Path) -> Iterator[None]:
         yield
         return
     out.mkdir(parents=True, exist_ok=True)
-    fh = (out / LOCK_FILE).open("a+", encoding="utf-8")
-    try:
+    with contextlib.ExitStack() as stack:
+        main = stack.enter_context((out / LOCK_FILE).open("a+", encoding="utf-8"))
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(main.fileno(), (fcntl.LOCK_SH if shard else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
-            fh.seek(0)
-            holder = fh.read().strip() or "another process"
             raise FolderBusyError(
-                f"{out} is being written by {holder}; wait for that run to end (or stop it), or pass another --out"
+                f"{out} is being written by {_lock_holders(out, main)}; wait for that run to end (or stop it), "
+                "or pass another --out"
             ) from None
-        fh.seek(0)
-        fh.truncate()
+        own = main
+        if shard is not None:
+            own = stack.enter_context((out / f".medsyn.{shard.tag}.lock").open("a+", encoding="utf-8"))
+            try:
+                fcntl.flock(own.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                own.seek(0)
+                raise FolderBusyError(
+                    f"shard {shard} of {out} is being written by {own.read().strip() or 'another process'}; "
+                    "wait for that run to end (or stop it); each shard runs once at a time"
+                ) from None
+        own.seek(0)
+        own.truncate()
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        fh.write(f"process {os.getpid()} on {socket.gethostname()} since {started}\n")
-        fh.flush()
-        yield
-    finally:
-        fh.close()  # closing the file releases the lock
+        own.write(f"process {os.getpid()} on {socket.gethostname()} since {started}\n")
+        own.flush()
+        yield  # leaving the stack closes the files, which releases the locks
+
+
+def _lock_holders(out: Path, main: Any) -> str:
+    """Who holds ``out``'s locks: the shards that run now, or the one unsharded run."""
+    import fcntl
+
+    running = []
+    for path in sorted(out.glob(".medsyn.s*of*.lock")):
+        name = re.fullmatch(r"\.medsyn\.s(\d+)of(\d+)\.lock", path.name)
+        if name is None:
+            continue
+        with path.open("a+", encoding="utf-8") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                running.append(f"shard {name[1]}/{name[2]} ({fh.read().strip() or 'another process'})")
+    if running:
+        return "sharded runs: " + ", ".join(running)
+    main.seek(0)
+    return main.read().strip() or "another process"
 
 
 def clear_outputs(out: Path) -> None:
@@ -281,11 +343,13 @@ def read_job(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is unreadable ({err}); pass --overwrite to start afresh") from err
 
 
-def folder_card(spec: dict[str, Any], records: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """The card of a folder that ``medsyn generate`` wrote."""
+def folder_card(
+    spec: dict[str, Any], records: list[dict[str, Any]], meta: dict[str, Any], cost: dict[str, Any] | None = None
+) -> str:
+    """The card of a folder that ``medsyn generate`` wrote; ``cost`` is its job file's ``throughput``."""
     from medsyn.cards import notes_card
 
-    return notes_card(spec, split_records(records), meta, job_fingerprint=fingerprint(spec))
+    return notes_card(spec, split_records(records), meta, job_fingerprint=fingerprint(spec), cost=cost)
 
 
 # ---------------------------------------------------------------------------------------------- reading notes

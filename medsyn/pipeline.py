@@ -17,6 +17,7 @@ larger ``n`` extends the folder. A run with other settings into the same folder 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -39,9 +40,11 @@ from medsyn.errors import (
 )
 from medsyn.generator import GeneratorConfig, NoteGenerator
 from medsyn.job import (
+    JOB_FILE,
     check_job,
     check_out_dir,
     clear_outputs,
+    done_ids,
     fingerprint,
     folder_card,
     folder_lock,
@@ -50,9 +53,11 @@ from medsyn.job import (
     read_job,
     read_shards,
     split_of,
+    write_job_file,
 )
 from medsyn.kg import load_graph
 from medsyn.sampling import Task
+from medsyn.sharding import Shard, add_run_stats, bucket, parse_shard, read_run_stats, total_stats
 from medsyn.writer import ShardWriter
 
 __all__ = ["GenerateConfig", "run_generation", "interleave", "summary_line"]
@@ -72,13 +77,26 @@ class GenerateConfig(GeneratorConfig):
     )
     finalize_only: bool = field(
         default=False,
-        metadata={"help": "generate nothing: write the dataset folder from what the shards hold (a job cut short)"},
+        metadata={
+            "help": "generate nothing: write the dataset folder from what the shards hold (a job cut short, or "
+            "the merge step after sharded runs); says which tasks are missing"
+        },
+    )
+    shard: str | None = field(
+        default=None,
+        metadata={
+            "help": "I/N: run only shard I of N (0-based) of the job's tasks, into the same --out as the others; "
+            "auto: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, JOB_COMPLETION_INDEX (give auto/N) or "
+            "RANK/WORLD_SIZE. The last shard to finish writes the dataset files"
+        },
     )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}")
+        if self.shard is not None and not str(self.shard).strip().lower().startswith("auto"):
+            parse_shard(self.shard)  # a malformed I/N fails here; auto is read from the scheduler at run time
 
 
 def run_generation(config: GenerateConfig, params: GenerationParams | None = None) -> dict[str, Any]:
@@ -101,14 +119,20 @@ def run_generation(config: GenerateConfig, params: GenerationParams | None = Non
     In each of the last three cases what was done is on disk, and the same command resumes.
     """
     out = Path(config.out)
+    shard = parse_shard(config.shard)
+    if shard is not None and (config.finalize_only or config.overwrite):
+        raise ConfigError(
+            "--finalize_only writes the dataset from every shard, and --overwrite would remove the other shards' "
+            "notes: run either without --shard"
+        )
     backend_class(config.backend).check(config)  # before any folder is made or the graph is loaded
     created = not out.exists()
     try:
         check_out_dir(out)
         if config.finalize_only:  # writes nothing a running job could also write: no lock needed
-            return _run_generation(config, params or GenerationParams(), out)
-        with folder_lock(out):
-            return _run_generation(config, params or GenerationParams(), out)
+            return _run_generation(config, params or GenerationParams(), out, None)
+        with folder_lock(out, shard):
+            return _run_generation(config, params or GenerationParams(), out, shard)
     except KeyboardInterrupt as err:  # outside the task loop (loading, finalizing): stop as the loop does
         raise GenerationStopped(_stopped_line(out), getattr(err, "exit_code", 130)) from None
     except OSError as err:
@@ -148,29 +172,39 @@ def _disk_line(out: Path, err: OSError) -> str:
 def summary_line(summary: dict[str, Any]) -> str:
     """The run's last line: what it made, how fast, and where."""
     rate = f", {summary['notes_per_s']:g} notes/s" if summary.get("notes_per_s") else ""
+    who = f"shard {summary['shard']} " if summary.get("shard") else ""
     return (
-        f"done: kept {summary['kept']}, rejected {summary['rejected']}, failed {summary['failed']} of "
+        f"{who}done: kept {summary['kept']}, rejected {summary['rejected']}, failed {summary['failed']} of "
         f"{summary['tasks']} tasks ({summary['generated_now']} generated now{rate}) in {summary['out']}"
     )
 
 
-def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path) -> dict[str, Any]:
+def _run_generation(
+    config: GenerateConfig, params: GenerationParams, out: Path, shard: Shard | None
+) -> dict[str, Any]:
     if config.overwrite:
         clear_outputs(out)
     kg = load_graph(config.graph)
     generator = NoteGenerator(config, params, kg=kg)
     tasks = generator.sampler.sample(config.n)
+    mine = [t for t in tasks if shard.owns(t.id)] if shard else tasks  # the job's tasks and seeds, a share of them
     graph_fp = kg.fingerprint()
-    writer = ShardWriter(out)
+    writer = ShardWriter(out, shard.tag if shard else None)
     holds_notes = writer.records_on_disk > 0
     # Settings are checked before anything is loaded or generated, and again once the backend says what it serves.
     check_job(out, job_spec(generator, graph_fp), holds_notes)
     # round-robin over categories, so that a job stopped at any point holds a spread of codes, not the first few
-    todo = [] if config.finalize_only else interleave([t for t in tasks if t.id not in writer.done])
+    todo = [] if config.finalize_only else interleave([t for t in mine if t.id not in writer.done])
     logger.info(
-        "%d tasks, %d already written in %s, %d to generate", len(tasks), len(tasks) - len(todo), out, len(todo)
+        "%s%d tasks, %d already written in %s, %d to generate",
+        f"shard {shard}: " if shard else "",
+        len(mine),
+        len(mine) - len(todo),
+        out,
+        len(todo),
     )
-    stats: dict[str, Any] = {"tokens": 0, "counts": Counter(), "router": None, "signal": None}
+    stats: dict[str, Any] = {"tokens": 0, "tokens_in": 0, "tries": 0, "counts": Counter(), "router": None}
+    stats["signal"] = None
     aborted: GenerationAborted | None = None
     started = time.perf_counter()
     if todo:
@@ -180,17 +214,23 @@ def _run_generation(config: GenerateConfig, params: GenerationParams, out: Path)
         check_job(out, spec, holds_notes)
         logger.info("job %s: %s", fingerprint(spec), json.dumps(spec, ensure_ascii=False))
         try:
-            asyncio.run(_run_tasks(generator, todo, writer, len(tasks), stats))
+            asyncio.run(_run_tasks(generator, todo, writer, len(mine), stats))
         except GenerationAborted as err:
             aborted = err
         finally:
             writer.close()
+            with contextlib.suppress(OSError):  # a full disk is reported as itself, not as the stats file
+                add_run_stats(out, shard, _run_numbers(stats, time.perf_counter() - started))
     elapsed = time.perf_counter() - started
-    counts = _finalize(config, params, out, writer, [t.id for t in tasks], stats)
+    if shard is None:
+        counts = _finalize(config, params, out, writer, [t.id for t in tasks], stats)
+    else:
+        counts = _finish_shard(config, params, out, writer, shard, tasks, mine, stats)
     done_now = sum(stats["counts"][k] for k in ("kept", "rejected"))
     summary = {
         "out": str(out),
-        "tasks": len(tasks),
+        **({"shard": str(shard)} if shard else {}),
+        "tasks": len(mine),
         "generated_now": done_now,
         **counts,
         "seconds": round(elapsed, 1),
@@ -219,8 +259,10 @@ def _finalize(
     import yaml
 
     if writer.records_on_disk or sum(stats["counts"].values()):
+        _report_coverage(out, order)
+        cost = _record_throughput(out)
         spec = read_job(out)
-        counts = writer.finalize(order=order, card=lambda records, meta: folder_card(spec, records, meta))
+        counts = writer.finalize(order=order, card=lambda records, meta: folder_card(spec, records, meta, cost))
     else:  # nothing was ever written: no dataset card that would point at missing files
         counts = {"kept": 0, "rejected": 0, "failed": 0}
     # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
@@ -228,6 +270,93 @@ def _finalize(
     del saved["out"]
     (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), "utf-8")
     return counts
+
+
+def _run_numbers(stats: dict[str, Any], wall_s: float) -> dict[str, float]:
+    """What one run did, for its shard's stats file (:func:`~medsyn.sharding.add_run_stats`)."""
+    counts = stats["counts"]
+    router = stats["router"] or []
+    requests = sum(e["ok"] + e["failed"] + e["overloaded"] for e in router) if router else stats["tries"]
+    return {
+        "wall_s": wall_s,
+        "requests": requests,
+        "retries": sum(e["failed"] + e["overloaded"] for e in router),
+        "tries": stats["tries"],
+        "notes": counts["kept"] + counts["rejected"],
+        "failed": counts["failed"],
+        "tokens_in": stats["tokens_in"],
+        "tokens_out": stats["tokens"],
+    }
+
+
+def _record_throughput(out: Path) -> dict[str, Any] | None:
+    """Sum the shards' stats files into the job file's ``throughput``; returns it (``None`` when none was kept)."""
+    per_shard = read_run_stats(out)
+    if not per_shard:
+        return None
+    payload = json.loads((out / JOB_FILE).read_text(encoding="utf-8"))
+    payload["throughput"] = {"per_shard": per_shard, "total": total_stats(per_shard)}
+    write_job_file(out, payload)
+    return payload["throughput"]
+
+
+def _report_coverage(out: Path, order: list[str]) -> None:
+    """Warn about the job's tasks that no run has finished (naming the shards that own them) and tasks done twice."""
+    done, twice = done_ids(out / "shards")
+    missing = [tid for tid in order if tid not in done]
+    if twice:
+        logger.warning(
+            "%d tasks were written by two runs at once (shards of different counts?); the first note of each is kept",
+            twice,
+        )
+    if not missing:
+        return
+    counts = sorted({int(s.split("/")[1]) for s in read_run_stats(out) if "/" in s})
+    owners = sorted({f"{bucket(tid, n)}/{n}" for tid in missing for n in counts[-1:]})
+    logger.warning(
+        "%d of the job's %d tasks are not done yet%s; the dataset files hold the %d that are: run %s again to add them",
+        len(missing),
+        len(order),
+        f" (shards {', '.join(owners)})" if owners else "",
+        len(order) - len(missing),
+        "those shards" if owners else "the same command",
+    )
+
+
+def _finish_shard(
+    config: GenerateConfig,
+    params: GenerationParams,
+    out: Path,
+    writer: ShardWriter,
+    shard: Shard,
+    tasks: list[Task],
+    mine: list[Task],
+    stats: dict[str, Any],
+) -> dict[str, int]:
+    """A shard's end: the dataset files when every task of the job is done, by the one shard that gets there."""
+    import fcntl
+
+    done, _ = done_ids(out / "shards")
+    left = [t for t in tasks if t.id not in done]
+    if not left:
+        with (out / ".medsyn.finalize.lock").open("a+") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("shard %s: another shard is writing the dataset files", shard)
+            else:
+                logger.info("shard %s: every task of the job is done; writing the dataset files", shard)
+                _finalize(config, params, out, writer, [t.id for t in tasks], stats)
+    else:
+        logger.info(
+            "shard %s: %d tasks of other shards are not done yet; the last shard to finish writes the dataset files "
+            "(or run the same command without --shard, with --finalize_only)",
+            shard,
+            len(left),
+        )
+    mine_ids = {t.id for t in mine}
+    c = Counter(split_of(r) for r in read_shards(out / "shards") if r["id"] in mine_ids)
+    return {"kept": c["default"], "rejected": c["rejected"], "failed": c["failed"]}
 
 
 def interleave(tasks: list[Task]) -> list[Task]:
@@ -312,6 +441,8 @@ class _Progress:
         else:
             counts["kept" if record["kept"] else "rejected"] += 1
             self.stats["tokens"] += record.get("completion_tokens") or 0
+            self.stats["tokens_in"] += record.get("prompt_tokens") or 0
+        self.stats["tries"] += record.get("attempts") or 1
         if sum(counts.values()) == self.window and counts["failed"] >= 0.9 * self.window:
             error, _ = self.first_errors.most_common(1)[0]
             raise GenerationAborted(

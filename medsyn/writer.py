@@ -94,17 +94,20 @@ class ShardWriter:
 
     Args:
         out_dir: the dataset folder.
+        tag: the job shard's tag (``s2of4``, see :mod:`medsyn.sharding`): its files are ``part-NNNNN-s2of4.jsonl``,
+            numbered on their own, so that shards running side by side never pick the same file.
     """
 
-    def __init__(self, out_dir: str | Path) -> None:
+    def __init__(self, out_dir: str | Path, tag: str | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.shard_dir = self.out_dir / "shards"  # created with the first record: a failed start leaves no folder
         existing_records = read_shards(self.shard_dir)
         self.records_on_disk = len(existing_records)  # any record, failed ones included
         self.done: set[str] = {r["id"] for r in existing_records if not is_failed(r)}
-        existing = sorted(self.shard_dir.glob("part-*.jsonl"))
-        index = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
-        self.path = self.shard_dir / f"part-{index:05d}.jsonl"
+        suffix = f"-{tag}" if tag else ""
+        mine = [p for p in self.shard_dir.glob(f"part-*{suffix}.jsonl") if p.stem.count("-") == suffix.count("-") + 1]
+        index = max((int(p.stem.split("-")[1]) for p in mine), default=-1) + 1
+        self.path = self.shard_dir / f"part-{index:05d}{suffix}.jsonl"
         self._fh = None
         self._synced = 0.0
 

@@ -188,6 +188,23 @@ def job_config(out: Path, kg_path: Path, model_dir: Path | None = None, **kw):
     return GenerateConfig(**(base | kw))
 
 
+def sim_engine(tokens_per_s: float = 100.0):
+    """A context manager: a simulated engine in its own process on a free loopback port, as its URL; killed after."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def running():
+        port = free_port()
+        proc = sim_process(port, tokens_per_s)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.kill()
+            proc.wait()
+
+    return running()
+
+
 def sim_process(port: int, tokens_per_s: float = 100.0):
     """A simulated engine in its own process on ``port`` (``python -m medsyn.serving.sim``), once it answers."""
     import subprocess

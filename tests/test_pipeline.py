@@ -286,13 +286,10 @@ def test_consistency_and_targeting_at_generation_time(tmp_path, kg_path, tiny_mo
 @pytest.fixture
 def slow_engine():
     """A simulated engine in its own process, slow enough (about 0.8 s a note) to be stopped mid-run."""
-    from tests.conftest import free_port, sim_process
+    from tests.conftest import sim_engine
 
-    port = free_port()
-    proc = sim_process(port, tokens_per_s=10.0)
-    yield f"http://127.0.0.1:{port}"
-    proc.kill()
-    proc.wait()
+    with sim_engine(tokens_per_s=10.0) as url:
+        yield url
 
 
 def _generate_cmd(out, kg_path, url, n=40):

@@ -24,7 +24,7 @@ from medsyn.space.core import TEMPLATES, CodeInfo, Demo, Verdict, highlight
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
 gr: Any = require("gradio", "space", "the Space")
 
-__all__ = ["build_app", "launch", "theme", "CSS"]
+__all__ = ["build_app", "launch", "serve", "theme", "CSS"]
 
 logger = logging.getLogger(__name__)
 
@@ -486,3 +486,38 @@ def launch(demo: Demo, **kwargs: Any) -> Any:
     options.update(kwargs)
     app.launch(**options)
     return app
+
+
+def serve(config: Any = None) -> int:
+    """Load the Space (:meth:`SpaceConfig.from_env` when ``config`` is ``None``) and serve it until Ctrl-C or SIGTERM.
+
+    A stop, during the load or while serving, is one line and exit code 130 (Ctrl-C) or 143 (SIGTERM, as a Space
+    restart sends); bad settings are one line and exit code 2. The Space keeps no notes, so a stop loses nothing.
+    """
+    import signal
+    import threading
+
+    from medsyn.errors import Interrupted
+    from medsyn.space.core import SpaceConfig
+
+    stopped: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopped.append(signum)
+        raise Interrupted() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    try:
+        launch(Demo(config or SpaceConfig.from_env()).load())
+    except KeyboardInterrupt:
+        stopped.append(signal.SIGINT)
+    except MedsynError as err:
+        logger.error("%s", err)
+        return 2
+    if not stopped:
+        return 0
+    how = "SIGTERM" if stopped[0] == signal.SIGTERM else "Ctrl-C"
+    logger.warning("the Space stopped (%s); it keeps no notes, so nothing was lost", how)
+    return 128 + stopped[0]

@@ -13,15 +13,13 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from medsyn.space.core import Demo, SpaceConfig  # noqa: E402
-from medsyn.space.ui import launch  # noqa: E402
+from medsyn.space.ui import serve  # noqa: E402
 
 
-def main() -> None:
+def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    demo = Demo(SpaceConfig.from_env()).load()
-    launch(demo)
+    return serve()
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

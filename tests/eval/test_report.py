@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from medsyn.eval.report import (
     classify_markdown,
     classify_table,
@@ -261,7 +259,11 @@ def test_consistency_markdown_tables():
     assert lines[0] == "# Consistency filtering"
     assert "Notes of `out/notes` that passed the other checks: 40." in lines[2]
     assert lines[2].endswith("top **k = 3**. Dropped: **6** (15.0%).")
-    assert lines[4:7] == ["| k | 1 | 3 | 5 |", "| --- | ---: | ---: | ---: |", "| share dropped | 40.0% | 15.0% | 5.0% |"]
+    assert lines[4:7] == [
+        "| k | 1 | 3 | 5 |",
+        "| --- | ---: | ---: | ---: |",
+        "| share dropped | 40.0% | 15.0% | 5.0% |",
+    ]
     table = lines[lines.index("| code | real notes | notes | dropped | share dropped |") + 2 :]
     assert table[:3] == [  # by real notes, then code
         "| J06 | 12 | 10 | 1 | 10% |",
@@ -273,7 +275,9 @@ def test_consistency_markdown_tables():
 
 def test_consistency_card():
     card = consistency_card("/data/runs/notes-a", _consistency_result())
-    assert card.startswith("# medsyn synthetic Russian clinical notes, consistency-filtered\n\nThe notes of `notes-a`,")
+    assert card.startswith(
+        "# medsyn synthetic Russian clinical notes, consistency-filtered\n\nThe notes of `notes-a`,"
+    )
     assert "in the classifier's top 3" in card and "6 of 40 notes (15.0%) were dropped" in card
     assert "/data/runs" not in card
 

@@ -35,9 +35,15 @@ def test_app_serves_on_the_spaces_port(kg_path, sim_url, tmp_path):
         text = log.read_text()
         assert "graph ready" in text and "ready in" in text  # start-up progress in the log
         assert "gradio.live" not in text  # no share link
+        proc.terminate()  # SIGTERM, as a Space restart sends
+        assert proc.wait(timeout=30) == 143
+        text = log.read_text()
+        assert "the Space stopped (SIGTERM); it keeps no notes, so nothing was lost" in text
+        assert "Traceback" not in text
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def test_the_front_matter_names_the_gradio_it_was_tested_with():
