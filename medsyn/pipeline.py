@@ -401,27 +401,55 @@ async def _run_tasks(
             bar.update(1)
             bar.set_postfix(progress.postfix())
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(backend.max_in_flight, len(todo))))]
+    workers: list[asyncio.Task[None]] = []
+
+    def staff() -> None:
+        """As many workers as the backend takes requests in flight now (a fleet can grow while the job runs)."""
+        busy = sum(not w.done() for w in workers)
+        for _ in range(min(max(backend.max_in_flight, 1) - busy, queue.qsize())):
+            workers.append(asyncio.create_task(worker()))
+
+    staff()
     signals = _StopOnSignal(stats, workers, generator)
+    watcher = asyncio.create_task(_watch_backend(backend, staff, signals))
     try:
         with logging_redirect_tqdm(), signals:  # log lines print above the bar instead of through it
-            done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
-            for w in pending:
+            while True:
+                current = list(workers)
+                done, pending = await asyncio.wait(current, return_when=asyncio.FIRST_EXCEPTION)
+                failed = any(not w.cancelled() and w.exception() is not None for w in done)
+                if failed or (not pending and len(workers) == len(current)):
+                    break
+            for w in workers:
                 w.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        for w in done:
+            await asyncio.gather(*workers, return_exceptions=True)
+        for w in workers:
             err = None if w.cancelled() else w.exception()
             if isinstance(err, EndpointsUnavailableError):
                 raise GenerationAborted(str(err)) from err
             if err is not None:
                 raise err
     finally:
+        watcher.cancel()
         for w in workers:
             w.cancel()  # an interrupt (Ctrl-C) lands here with the workers still running
         bar.close()
         router = getattr(backend, "router", None)
         stats["router"] = router.summary() if router is not None else None
         await backend.aclose()
+
+
+async def _watch_backend(backend: Any, staff: Any, signals: _StopOnSignal) -> None:
+    """About once a second, and at once on SIGHUP: let the backend re-read its fleet, and staff what it takes now."""
+    while True:
+        try:
+            await asyncio.wait_for(signals.hangup.wait(), timeout=1.0)
+        except asyncio.TimeoutError:
+            pass
+        forced = signals.hangup.is_set()
+        signals.hangup.clear()
+        if backend.refresh(force=forced):
+            staff()
 
 
 class _Progress:
@@ -462,13 +490,17 @@ class _StopOnSignal:
     def __init__(self, stats: dict[str, Any], workers: list[asyncio.Task[None]], generator: NoteGenerator) -> None:
         self.stats, self.workers, self.generator = stats, workers, generator
         self.installed: dict[int, Any] = {}  # signal -> the handler to put back
+        self.hangup = asyncio.Event()  # SIGHUP: re-read the fleet now
 
     def __enter__(self) -> _StopOnSignal:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        handlers = {signal.SIGINT: self._on_signal, signal.SIGTERM: self._on_signal}
+        if hasattr(signal, "SIGHUP"):
+            handlers[signal.SIGHUP] = lambda _signum: self.hangup.set()
+        for signum, handler in handlers.items():
             try:
                 previous = signal.getsignal(signum)
-                loop.add_signal_handler(signum, self._on_signal, signum)
+                loop.add_signal_handler(signum, handler, signum)
                 self.installed[signum] = previous
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not POSIX
                 pass

@@ -417,3 +417,35 @@ def test_a_full_disk_is_one_line_and_the_folder_resumes_elsewhere(tmp_path, kg_p
         loop.run(engine.stop())
     finally:
         loop.close()
+
+
+def test_engines_join_and_leave_a_running_job_through_its_fleet_file(tmp_path, kg_path):
+    import threading
+    import time
+
+    from tests.conftest import sim_engine
+
+    with sim_engine(tokens_per_s=40.0) as first, sim_engine(tokens_per_s=40.0) as second:
+        fleet = tmp_path / "fleet.txt"
+        fleet.write_text(f"{first} 2\n")
+        out = tmp_path / "out"
+
+        def change_the_fleet():
+            deadline = time.time() + 60
+            while time.time() < deadline and len(read_shards(out / "shards")) < 4:
+                time.sleep(0.05)
+            fleet.write_text(f"{first} 2\n{second} 4\n")  # a second engine joins
+            while time.time() < deadline and len(read_shards(out / "shards")) < 20:
+                time.sleep(0.05)
+            fleet.write_text(f"{second} 4\n")  # and the first leaves, with requests in flight
+
+        changer = threading.Thread(target=change_the_fleet)
+        changer.start()
+        config = job_config(out, kg_path, endpoint=[str(fleet)], n=40, max_concurrency=1)
+        summary = run_generation(config, PARAMS)
+        changer.join()
+    assert summary["kept"] + summary["rejected"] == 40 and summary["failed"] == 0
+    served = {e["url"]: e["ok"] for e in summary["endpoints"]}
+    assert served[first] >= 4 and served[second] >= 10, served
+    late = [r for r in read_shards(out / "shards")][-8:]  # the last notes all came from the engine that stayed
+    assert {r["endpoint"] for r in late} == {second}

@@ -197,6 +197,13 @@ class Backend(ABC):
         """What to record with each note about the generator (no secrets)."""
         return {"backend": self.name}
 
+    def refresh(self, force: bool = False) -> bool:
+        """Take a change in what the backend runs on while a job runs (a fleet file); ``True`` when it changed.
+
+        The job calls it about once a second, and with ``force`` on SIGHUP. The default has nothing to re-read.
+        """
+        return False
+
     def label(self) -> str:
         """The engine in a few words, for pages and logs (no secrets)."""
         return self.name

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,25 +53,53 @@ class _Fault(Exception):
     retry_after: float | None = None
 
 
-def read_endpoints(values: list[str]) -> list[str]:
-    """URLs from ``--endpoint`` values: each is a URL or a file with one URL per line (``#`` comments)."""
-    urls: list[str] = []
+def read_fleet(values: list[str]) -> dict[str, int | None]:
+    """``{url: its own max in flight, or None}`` from ``--endpoint`` values.
+
+    Each value is a URL or a fleet file: one endpoint per line, ``URL [max_in_flight]``, ``#`` starting a comment.
+    An endpoint without a number takes ``--max_concurrency``.
+    """
+    entries: list[tuple[str, int | None, str]] = []  # (url, limit, where it was read)
     for value in values:
         path = Path(value)
-        if not value.startswith(("http://", "https://")) and path.is_file():
-            lines = [ln.split("#", 1)[0].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-            urls += [ln for ln in lines if ln]
-        else:
-            urls.append(value)
-    for url in urls:
+        if value.startswith(("http://", "https://")) or not path.is_file():
+            entries.append((value, None, "--endpoint"))
+            continue
+        for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if len(words) > 2 or (len(words) == 2 and not (words[1].isdigit() and int(words[1]) >= 1)):
+                raise ConfigError(
+                    f"{path}:{lineno} is {line.strip()!r}; a fleet line is URL [max_in_flight], e.g. "
+                    "http://10.0.0.7:8000 32"
+                )
+            entries.append((words[0], int(words[1]) if len(words) == 2 else None, f"{path}:{lineno}"))
+    fleet: dict[str, int | None] = {}
+    for url, limit, where in entries:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"endpoint {url!r} is not an http(s) URL nor a file of URLs; pass e.g. --endpoint http://127.0.0.1:8000"
+                f"endpoint {url!r} ({where}) is not an http(s) URL nor a file of URLs; pass e.g. "
+                "--endpoint http://127.0.0.1:8000"
             )
-    cleaned = [u.rstrip("/").removesuffix("/v1") for u in urls]
-    if len(set(cleaned)) != len(cleaned):
-        raise ConfigError(f"an endpoint is listed twice: {cleaned}")
-    return cleaned
+        cleaned = url.rstrip("/").removesuffix("/v1")
+        if cleaned in fleet:
+            raise ConfigError(f"the endpoint {cleaned} is listed twice ({where})")
+        fleet[cleaned] = limit
+    return fleet
+
+
+def read_endpoints(values: list[str]) -> list[str]:
+    """The URLs of :func:`read_fleet`."""
+    return list(read_fleet(values))
+
+
+def _mtime(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def http_client_module() -> Any:
@@ -132,7 +161,11 @@ class EndpointBackend(Backend):
             raise ConfigError(f"engine must be auto or one of {sorted(ENGINES)}, got {engine!r}")
         if max_concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise ConfigError("max_concurrency >= 1, max_retries >= 0 and timeout > 0 are required")
-        self.urls = read_endpoints(endpoints)
+        self.sources = list(endpoints)
+        self.max_concurrency = max_concurrency
+        fleet = self._resolve(read_fleet(self.sources))
+        self.urls = list(fleet)
+        self._fleet_files = {v: _mtime(v) for v in self.sources if not v.startswith(("http://", "https://"))}
         self.model = model
         self.prompt_format = prompt_format
         self.chat = prompt_format == "chat"
@@ -142,8 +175,7 @@ class EndpointBackend(Backend):
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
-        self.max_in_flight = max_concurrency * len(self.urls)
-        self.router = Router([EndpointState(u, max_concurrency) for u in self.urls], give_up_after=give_up_after)
+        self.router = Router([EndpointState(u, c) for u, c in fleet.items()], give_up_after=give_up_after)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: Any = None
 
@@ -223,6 +255,51 @@ class EndpointBackend(Backend):
                 logger.warning(
                     "endpoint %s takes no chat requests (%s); sending text prompts to /v1/completions", url, detail
                 )
+
+    @property
+    def max_in_flight(self) -> int:  # type: ignore[override]
+        """The fleet's capacity now: each endpoint's own limit, or ``max_concurrency``."""
+        return self.router.capacity
+
+    def _resolve(self, fleet: dict[str, int | None]) -> dict[str, int]:
+        return {url: limit or self.max_concurrency for url, limit in fleet.items()}
+
+    def refresh(self, force: bool = False) -> bool:
+        """Re-read the fleet files when one changed (or ``force``, on SIGHUP): endpoints join and leave the run.
+
+        A file that cannot be read or parsed leaves the fleet as it is, with a warning. Returns whether it changed.
+        """
+        if not self._fleet_files:
+            return False
+        mtimes = {v: _mtime(v) for v in self._fleet_files}
+        if not force and mtimes == self._fleet_files:
+            return False
+        self._fleet_files = mtimes
+        try:
+            fleet = self._resolve(read_fleet(self.sources))
+        except (OSError, ConfigError) as err:
+            logger.warning("the fleet was not changed: %s", err)
+            return False
+        joined, left = self.router.update(fleet)
+        engines = Counter(self.engines.values()).most_common(1)
+        served = Counter(m for m in self.served.values() if m).most_common(1)
+        for url in joined:  # a fleet serves one model on one kind of engine: a newcomer is taken to be like the rest
+            self.engines.setdefault(url, engines[0][0] if engines else self._unknown_engine)
+            self.served.setdefault(url, self.model or (served[0][0] if served else None))
+        self.urls = list(fleet)
+        if joined or left:
+            logger.info(
+                "fleet: %d joined%s, %d leaving%s; %d endpoints, %d requests in flight at most",
+                len(joined),
+                f" ({', '.join(joined[:4])}{' …' if len(joined) > 4 else ''})" if joined else "",
+                len(left),
+                f" ({', '.join(left[:4])}{' …' if len(left) > 4 else ''}; their requests in flight finish)"
+                if left
+                else "",
+                len(fleet),
+                self.max_in_flight,
+            )
+        return bool(joined or left)
 
     @property
     def _unknown_engine(self) -> str:

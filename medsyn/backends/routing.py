@@ -11,6 +11,8 @@ Pure asyncio logic with no HTTP, so it is tested on its own and shared by every 
 - **The same error everywhere.** When most of the last requests (at least 6 of up to 20), for at least two
   prompts, got the very same 5xx answer (a model that cannot serve the request, a wrong route), retrying cannot help: the next request stops the
   run with the server's words. 503s and 429s (a server busy or loading) never count.
+- **A fleet that changes.** :meth:`Router.update` takes a new list of endpoints while requests run: new ones join at
+  once; one that leaves takes no new request and goes when its requests in flight are done.
 - **Retry delays.** Exponential backoff with equal jitter (uniform between half the ceiling and the ceiling), or the server's ``Retry-After`` when it gives one.
 """
 
@@ -64,6 +66,7 @@ class EndpointState:
     failed: int = 0
     overloaded: int = 0
     last_error: str = ""
+    removed: bool = False  # left the fleet: takes no new request, and goes once its requests in flight are done
 
     def __post_init__(self) -> None:
         self.limit = float(self.max_concurrency)
@@ -75,6 +78,8 @@ class EndpointState:
 
     def can_take(self, now: float) -> bool:
         """Whether a new request may go here now."""
+        if self.removed:
+            return False
         if self.down:
             # half-open: once the cool-down is over, exactly one probe request at a time
             return now >= self.down_until and not self.probing and self.in_flight == 0
@@ -133,6 +138,7 @@ class Router:
         if not endpoints:
             raise BackendError("no endpoint given; pass --endpoint URL (repeatable) or a file of URLs")
         self.endpoints = endpoints
+        self.retired: list[EndpointState] = []  # endpoints that left the fleet, for the summary
         self.give_up_after = give_up_after
         self.same_error_share = same_error_share
         self.same_error_min = same_error_min
@@ -173,13 +179,14 @@ class Router:
                         endpoint.probing = True
                     self._all_down_since = None
                     return endpoint
-                if all(e.down for e in self.endpoints):
+                active = [e for e in self.endpoints if not e.removed]
+                if all(e.down for e in active):
                     self._all_down_since = self._all_down_since or now
                     # Endpoints that have never answered are a wrong URL or a server that is not up: say so now
-                    # rather than after the cool-downs.
-                    never_answered = not any(e.answered for e in self.endpoints)
+                    # rather than after the cool-downs. A fleet with no endpoint left waits for one to join.
+                    never_answered = bool(active) and not any(e.answered for e in [*active, *self.retired])
                     if never_answered or now - self._all_down_since > self.give_up_after:
-                        errors = "; ".join(f"{e.url}: {e.last_error}" for e in self.endpoints)
+                        errors = "; ".join(f"{e.url}: {e.last_error}" for e in active) or "the fleet lists none"
                         how = (
                             "no endpoint answered"
                             if never_answered
@@ -215,6 +222,48 @@ class Router:
             endpoint.on_failure(now, error)
         else:
             endpoint.on_neutral()
+        if endpoint.removed and endpoint.in_flight == 0 and endpoint in self.endpoints:
+            self.endpoints.remove(endpoint)  # drained
+            self.retired.append(endpoint)
+        changed = self._condition()
+        async with changed:
+            changed.notify_all()
+
+    def update(self, fleet: dict[str, int]) -> tuple[list[str], list[str]]:
+        """Take the fleet ``{url: max in flight}``: new endpoints join at once, endpoints left out take no new
+        request and go once their requests in flight are done (a request that then fails is retried on the others).
+
+        Returns the URLs that joined and those that left.
+        """
+        known = {e.url: e for e in [*self.retired, *self.endpoints]}
+        joined = [u for u in fleet if u not in known or known[u].removed]
+        left = [e.url for e in self.endpoints if e.url not in fleet and not e.removed]
+        for url, limit in fleet.items():
+            state = known.get(url)
+            if state is None:
+                self.endpoints.append(EndpointState(url, limit))
+                continue
+            if state in self.retired:
+                self.retired.remove(state)
+                self.endpoints.append(state)
+            state.removed = False
+            if state.max_concurrency != limit:
+                state.max_concurrency, state.limit = limit, min(state.limit, float(limit))
+        for state in [e for e in self.endpoints if e.url in left]:
+            state.removed = True
+            if state.in_flight == 0:
+                self.endpoints.remove(state)
+                self.retired.append(state)
+        if self._changed is not None:
+            asyncio.get_running_loop().create_task(self._notify())
+        return joined, left
+
+    @property
+    def capacity(self) -> int:
+        """Requests in flight the fleet takes at most: the endpoints' limits, those leaving left out."""
+        return sum(e.max_concurrency for e in self.endpoints if not e.removed)
+
+    async def _notify(self) -> None:
         changed = self._condition()
         async with changed:
             changed.notify_all()
@@ -249,5 +298,5 @@ class Router:
                 "limit": int(e.limit),
                 "down": e.down,
             }
-            for e in self.endpoints
+            for e in [*self.endpoints, *self.retired]
         ]

@@ -32,6 +32,42 @@ def test_endpoints_from_flags_and_files(tmp_path):
         GenerateConfig(backend="endpoint")
 
 
+def test_fleet_files_give_each_endpoint_its_own_limit(tmp_path):
+    from medsyn.backends.endpoint import read_fleet
+
+    f = tmp_path / "fleet.txt"
+    f.write_text("http://10.0.0.1:8000 32   # an H100\nhttp://10.0.0.2:8000\n")
+    assert read_fleet([str(f)]) == {"http://10.0.0.1:8000": 32, "http://10.0.0.2:8000": None}
+    backend = get_backend("endpoint", endpoints=[str(f)], max_concurrency=4)
+    assert backend.max_in_flight == 36
+    f.write_text("http://10.0.0.1:8000 many\n")
+    with pytest.raises(ConfigError, match=r"fleet.txt:1 is 'http://10.0.0.1:8000 many'; a fleet line is URL"):
+        read_fleet([str(f)])
+    f.write_text("http://10.0.0.1:8000\nhttp://10.0.0.1:8000/v1\n")
+    with pytest.raises(ConfigError, match=r"listed twice \(.*fleet.txt:2\)"):
+        read_fleet([str(f)])
+
+
+def test_a_fleet_file_is_read_again_when_it_changes(tmp_path, caplog):
+    f = tmp_path / "fleet.txt"
+    f.write_text("http://10.0.0.1:8000\n")
+    backend = get_backend("endpoint", endpoints=[str(f)], max_concurrency=4)
+    backend.engines, backend.served = {"http://10.0.0.1:8000": "vllm"}, {"http://10.0.0.1:8000": "m"}
+    assert backend.refresh() is False  # unchanged
+    f.write_text("http://10.0.0.1:8000 2\nhttp://10.0.0.3:8000 16\n")
+    caplog.set_level("INFO", logger="medsyn")
+    assert backend.refresh() is True
+    assert backend.max_in_flight == 18 and backend.urls == ["http://10.0.0.1:8000", "http://10.0.0.3:8000"]
+    assert backend.engines["http://10.0.0.3:8000"] == "vllm" and backend.served["http://10.0.0.3:8000"] == "m"
+    assert (
+        "fleet: 1 joined (http://10.0.0.3:8000), 0 leaving; 2 endpoints, 18 requests in flight at most" in caplog.text
+    )
+    f.write_text("http://10.0.0.3:8000 16\nnot a url\n")
+    assert backend.refresh() is False and backend.max_in_flight == 18  # a broken file changes nothing
+    assert "the fleet was not changed" in caplog.text
+    assert backend.refresh(force=True) is False  # SIGHUP re-reads even an unchanged file
+
+
 def test_both_routes_on_a_real_server_offline(served_url):
     assert os.environ["HF_HUB_OFFLINE"] == "1"  # huggingface_hub's offline switch must not block a local server
     for fmt, prompt in (("text", "Жалобы на боль"), ("chat", [{"role": "user", "content": "Жалобы"}])):

@@ -129,3 +129,34 @@ def test_different_5xx_bodies_and_successes_keep_the_run_going():
                 await router.release(e, "failure", f"http_500: HTTP 500: worker {chr(97 + i % 20)} crashed", key=i)
 
     asyncio.run(run())  # no two failures in a row say the same thing: retried as before
+
+
+def test_endpoints_join_and_leave_a_running_router():
+    async def run():
+        router = Router([EndpointState("http://a", 2)])
+        first = await router.acquire()
+        joined, left = router.update({"http://b": 3})
+        assert joined == ["http://b"] and left == ["http://a"] and router.capacity == 3
+        assert {(await router.acquire()).url for _ in range(3)} == {"http://b"}  # a takes nothing new
+        assert [e.url for e in router.endpoints] == ["http://a", "http://b"]  # a drains its request in flight
+        await router.release(first, "ok")
+        assert [e.url for e in router.endpoints] == ["http://b"]
+        assert [s["url"] for s in router.summary()] == ["http://b", "http://a"] and router.summary()[1]["ok"] == 1
+        router.update({"http://a": 1, "http://b": 3})  # and comes back
+        assert router.capacity == 4 and not router.endpoints[-1].removed
+
+    asyncio.run(run())
+
+
+def test_an_empty_fleet_waits_for_an_endpoint_to_join():
+    async def run():
+        router = Router([EndpointState("http://a", 1)], give_up_after=5.0)
+        router.endpoints[0].answered = True
+        router.update({})
+        waiting = asyncio.create_task(router.acquire())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # no "no endpoint answered": engines may be starting
+        router.update({"http://b": 1})
+        assert (await asyncio.wait_for(waiting, 2.0)).url == "http://b"
+
+    asyncio.run(run())
