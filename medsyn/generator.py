@@ -396,6 +396,12 @@ class NoteGenerator:
         result.keep = not result.reasons
         return result
 
+    def _params_json(self) -> str:
+        """The sampling parameters as the rows carry them (made once per parameters object)."""
+        if getattr(self, "_params_cache", (None,))[0] is not self.params:
+            self._params_cache = (self.params, json.dumps(self.params.to_dict(), ensure_ascii=False))
+        return self._params_cache[1]
+
     def _base(self, task: Task, prompt: Any, seed: int, attempt: int) -> dict[str, Any]:
         return {
             "id": task.id,
@@ -411,7 +417,7 @@ class NoteGenerator:
             "model": self.config.model,
             "adapter": adapter_label(self.adapter),
             "backend": self.backend.name if self.backend else self.config.backend,
-            "generation_params": json.dumps(self.params.to_dict(), ensure_ascii=False),
+            "generation_params": self._params_json(),
             "seed": self.config.seed,
             "request_seed": seed,
             "attempts": attempt,

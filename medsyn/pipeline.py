@@ -210,6 +210,7 @@ def _run_generation(
     if todo:
         generator.load()
         started = time.perf_counter()  # rates count generation, not the model's conversion or load
+        stats["cpu0"] = time.process_time()
         spec = job_spec(generator, graph_fp)
         check_job(out, spec, holds_notes)
         logger.info("job %s: %s", fingerprint(spec), json.dumps(spec, ensure_ascii=False))
@@ -219,6 +220,7 @@ def _run_generation(
             aborted = err
         finally:
             writer.close()
+            stats["cpu_s"] = time.process_time() - stats["cpu0"]
             with contextlib.suppress(OSError):  # a full disk is reported as itself, not as the stats file
                 add_run_stats(out, shard, _run_numbers(stats, time.perf_counter() - started))
     elapsed = time.perf_counter() - started
@@ -237,6 +239,8 @@ def _run_generation(
         "notes_per_s": round(done_now / elapsed, 3) if done_now and elapsed else None,
         "tokens_per_s": round(stats["tokens"] / elapsed, 1) if done_now and elapsed else None,
     }
+    if "cpu_s" in stats:  # what this process spent on the job's requests, loading and finalizing left out
+        summary["cpu_s"] = round(stats["cpu_s"], 2)
     if stats["router"]:
         summary["endpoints"] = stats["router"]
     if aborted is not None:
@@ -279,6 +283,7 @@ def _run_numbers(stats: dict[str, Any], wall_s: float) -> dict[str, float]:
     requests = sum(e["ok"] + e["failed"] + e["overloaded"] for e in router) if router else stats["tries"]
     return {
         "wall_s": wall_s,
+        "cpu_s": stats["cpu_s"],
         "requests": requests,
         "retries": sum(e["failed"] + e["overloaded"] for e in router),
         "tries": stats["tries"],
@@ -399,7 +404,7 @@ async def _run_tasks(
             writer.write([record])
             progress.count(record)
             bar.update(1)
-            bar.set_postfix(progress.postfix())
+            bar.set_postfix(progress.postfix(), refresh=False)  # drawn at tqdm's own pace
 
     workers: list[asyncio.Task[None]] = []
 

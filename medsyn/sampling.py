@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from medsyn.demographics import check_demographics, sample_demographics
@@ -120,20 +120,20 @@ def draw_symptoms(
     left = {e.symptom: e.weight for e in edges}
     has_seeds = any(n >= MIN_SEED_NOTES for n in notes.values())
 
-    def affinity(s: str, drawn: list[str]) -> float:
-        together = sum(cooccurrence.get(frozenset((s, d)), 0) / max(notes[s], notes[d]) for d in drawn)
-        return COOCCURRENCE_SMOOTHING + together / len(drawn)
-
+    # together[s]: the sum of s's affinities to the symptoms drawn so far, added up in the order they were drawn
+    together = dict.fromkeys(left, 0.0)
     drawn: list[str] = []
     while left and len(drawn) < k:
         names = list(left)
         if drawn:
-            weights = [left[s] * affinity(s, drawn) for s in names]
+            weights = [left[s] * (COOCCURRENCE_SMOOTHING + together[s] / len(drawn)) for s in names]
         else:
             weights = [left[s] * (notes[s] >= MIN_SEED_NOTES or not has_seeds) for s in names]
         pick = rng.choices(names, weights=weights)[0] if sum(weights) > 0 else rng.choice(names)
         drawn.append(pick)
         del left[pick]
+        for s in left:
+            together[s] += cooccurrence.get(frozenset((s, pick)), 0) / max(notes[s], notes[pick])
     return drawn
 
 
@@ -152,7 +152,8 @@ class Task:
     example_note: str
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The task's fields (a shallow copy, its symptom list copied): one per request, so no ``asdict``."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {"symptoms": list(self.symptoms)}
 
 
 class TaskSampler:
@@ -198,6 +199,7 @@ class TaskSampler:
             available = wanted
         self.categories = available
         self._codes = {c: codes_filter(kg.leaf_codes(c), codes) for c in self.categories}
+        self._parts_cache: dict[str, tuple[list[SymptomEdge], dict[frozenset[str], int], list[dict[str, str]]]] = {}
 
     def weights(self) -> dict[str, float]:
         """``w(C)`` for every category."""
@@ -220,16 +222,24 @@ class TaskSampler:
         rest = allocate(n - sum(gaps.values()), self.weights())
         return {c: rest.get(c, 0) + gaps.get(c, 0) for c in self.categories if rest.get(c, 0) + gaps.get(c, 0)}
 
+    def _parts(self, category: str) -> tuple[list[SymptomEdge], dict[frozenset[str], int], list[dict[str, str]]]:
+        """A category's symptom edges, co-occurrence counts and style examples, read from the graph once."""
+        cache = self._parts_cache
+        if category not in cache:
+            examples = self.kg.examples(category)
+            long_enough = [e for e in examples if len(e["text"]) >= self.min_example_chars]
+            styles = long_enough or sorted(examples, key=lambda e: -len(e["text"]))[:3]
+            cache[category] = (self.kg.symptoms(category), self.kg.cooccurrence(category), styles)
+        return cache[category]
+
     def task(self, category: str, k: int) -> Task:
         """The ``k``-th task of a category (deterministic for a given seed)."""
         rng = random.Random(f"{self.seed}:{category}:{k}")
         code = rng.choice(self._codes[category])
-        edges = self.kg.symptoms(category)
+        edges, cooccurrence, styles = self._parts(category)
         n_symptoms = min(rng.randint(self.min_symptoms, self.max_symptoms), len(edges))
-        symptoms = draw_symptoms(edges, self.kg.cooccurrence(category), n_symptoms, rng)
-        examples = self.kg.examples(category)
-        long_enough = [e for e in examples if len(e["text"]) >= self.min_example_chars]
-        example = rng.choice(long_enough or sorted(examples, key=lambda e: -len(e["text"]))[:3])
+        symptoms = draw_symptoms(edges, cooccurrence, n_symptoms, rng)
+        example = rng.choice(styles)
         sex, age = sample_demographics(rng, code)
         digest = hashlib.sha1(f"{self.seed}:{category}:{k}".encode()).hexdigest()[:10]
         return Task(

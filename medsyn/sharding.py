@@ -8,7 +8,7 @@ on its own; the last shard to finish (or ``--finalize_only``) writes the dataset
 ``--shard auto`` reads the index and count from the scheduler (:func:`shard_from_env`).
 
 Every run, sharded or not, adds what it did to ``shards/stats-TAG.json`` (:func:`add_run_stats`): wall time,
-requests, retries, tries, tokens in and out, notes. The finalize step sums them into ``medsyn_job.json`` and the card.
+client CPU, requests, retries, tries, tokens in and out, notes. The finalize step sums them into ``medsyn_job.json`` and the card.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from medsyn.errors import ConfigError
 
 __all__ = ["Shard", "parse_shard", "shard_from_env", "add_run_stats", "read_run_stats", "total_stats", "STAT_KEYS"]
 
-STAT_KEYS = ("runs", "wall_s", "requests", "retries", "tries", "notes", "failed", "tokens_in", "tokens_out")
+STAT_KEYS = ("runs", "wall_s", "cpu_s", "requests", "retries", "tries", "notes", "failed", "tokens_in", "tokens_out")
 """What each shard's stats file adds up over its runs."""
 
 

@@ -159,10 +159,13 @@ class Router:
 
     def pick(self, now: float) -> EndpointState | None:
         """The endpoint a request would get now, or ``None`` if none can take one."""
-        ready = [
-            (e.in_flight / max(e.limit, 1.0), e.in_flight, i) for i, e in enumerate(self.endpoints) if e.can_take(now)
-        ]
-        return self.endpoints[min(ready)[2]] if ready else None
+        best, best_key = None, (0.0, 0)
+        for e in self.endpoints:  # one pass, no list: this runs for every request, over every endpoint
+            if e.can_take(now):
+                key = (e.in_flight / max(e.limit, 1.0), e.in_flight)
+                if best is None or key < best_key:
+                    best, best_key = e, key
+        return best
 
     async def acquire(self) -> EndpointState:
         """Wait for an endpoint that can take a request and count the request in flight there."""

@@ -18,6 +18,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 __all__ = ["SimulatedEngine", "FaultProxy", "HttpRequest"]
@@ -229,21 +230,51 @@ class FaultProxy(_Server):
         return _response(upstream.status_code, upstream.content)
 
 
+async def run_fleet(count: int, fleet_file: str | Path, per_endpoint: int | None = None, **engine: Any) -> None:
+    """``count`` simulated engines on as many free ports in this one process and event loop, until cancelled.
+
+    Once all listen, their URLs go to ``fleet_file`` (one ``URL [per_endpoint]`` line each, written whole), so
+    that a client can start on it. One loop for the whole fleet keeps its own cost small next to the client's.
+    """
+    engines = [await SimulatedEngine(**engine).start() for _ in range(count)]
+    limit = f" {per_endpoint}" if per_endpoint else ""
+    path = Path(fleet_file)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(f"{e.url}{limit}\n" for e in engines), encoding="utf-8")
+    tmp.replace(path)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for e in engines:
+            await e.stop()
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m medsyn.serving.sim", description="one simulated engine")
-    parser.add_argument("--port", type=int, required=True)
+    parser = argparse.ArgumentParser(prog="python -m medsyn.serving.sim", description="simulated engines")
+    parser.add_argument("--port", type=int, help="the port of one engine")
+    parser.add_argument("--fleet", type=int, help="this many engines on free ports, in one process")
+    parser.add_argument("--fleet_file", help="with --fleet: where to write their URLs once they listen")
+    parser.add_argument("--per_endpoint", type=int, help="with --fleet: the max in flight written on each line")
     parser.add_argument("--ttft", type=float, default=0.05)
     parser.add_argument("--tokens_per_s", type=float, default=200.0)
     parser.add_argument("--model", default="sim")
     parser.add_argument("--no_chat_template", action="store_true", help="answer chat requests as a base model")
     args = parser.parse_args()
+    if (args.port is None) == (args.fleet is None) or (args.fleet is not None and not args.fleet_file):
+        parser.error("give --port PORT for one engine, or --fleet N --fleet_file FILE for many")
+    engine = dict(model=args.model, ttft=args.ttft, tokens_per_s=args.tokens_per_s)
+    engine["chat_template"] = not args.no_chat_template
 
-    async def run() -> None:
-        engine = SimulatedEngine(args.port, args.model, args.ttft, args.tokens_per_s, not args.no_chat_template)
-        await engine.start()
+    async def one() -> None:
+        await SimulatedEngine(args.port, **engine).start()
         await asyncio.Event().wait()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(
+            one() if args.fleet is None else run_fleet(args.fleet, args.fleet_file, args.per_endpoint, **engine)
+        )
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
