@@ -3,8 +3,9 @@
     python benchmarks/fleet_clients.py [--fleets 64 128 --clients 1 2 4 --per_endpoint 32 --memory_n 100000]
 
 The fleet is `python -m medsyn.serving.sim --fleet N`: N simulated OpenAI-compatible engines on N loopback ports in
-one process and one event loop. Each request takes `ttft + tokens / rate` seconds and requests do not slow each
-other, so the ideal rate is `endpoints × in flight / seconds per request`. The fleet's own CPU is measured and
+one process and one event loop. A request takes `ttft + tokens / rate` seconds on average, times a factor drawn from
+0.75 … 1.25 by its seed (real engines do not answer a batch all at once), and requests do not slow each other, so the
+ideal rate is `endpoints × in flight / mean seconds per request`. The fleet's own CPU is measured and
 reported beside the clients'.
 
 Each row runs whole `medsyn generate` jobs (sampling, prompts, routing, retries, the shard files, the dataset files),
@@ -51,10 +52,10 @@ def peak_rss_mb(pid: int) -> float:
 class Fleet:
     """The simulated fleet in its own process, with its fleet file."""
 
-    def __init__(self, endpoints: int, ttft: float, tokens_per_s: float, folder: Path) -> None:
+    def __init__(self, endpoints: int, ttft: float, tokens_per_s: float, folder: Path, jitter: float = 0.25) -> None:
         self.file = folder / f"fleet-{endpoints}.txt"
         cmd = [sys.executable, "-m", "medsyn.serving.sim", "--fleet", str(endpoints), "--fleet_file", str(self.file)]
-        cmd += ["--ttft", str(ttft), "--tokens_per_s", str(tokens_per_s)]
+        cmd += ["--ttft", str(ttft), "--tokens_per_s", str(tokens_per_s), "--jitter", str(jitter)]
         self.proc = subprocess.Popen(cmd)
         deadline = time.time() + 120
         while not self.file.exists():
@@ -81,7 +82,8 @@ def run_clients(fleet: Fleet, clients: int, per_endpoint: int, n: int, tokens: i
     procs = []
     for i in range(clients):
         shard = ["--shard", f"{i}/{clients}"] if clients > 1 else []
-        procs.append(subprocess.Popen([*base, *shard], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
+        log = (out.parent / f"{out.name}-{i}.log").open("wb")
+        procs.append(subprocess.Popen([*base, *shard], env=env, stdout=subprocess.PIPE, stderr=log))
     peaks = [0.0] * clients
     while any(p.poll() is None for p in procs):
         for i, p in enumerate(procs):
@@ -93,15 +95,43 @@ def run_clients(fleet: Fleet, clients: int, per_endpoint: int, n: int, tokens: i
         time.sleep(0.2)
     wall = time.perf_counter() - started
     summaries = []
-    for p in procs:
+    for i, p in enumerate(procs):
         out_text = p.stdout.read().decode()
         if p.returncode != 0:
-            raise RuntimeError(f"a client failed ({p.returncode})")
+            tail = (out.parent / f"{out.name}-{i}.log").read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"client {i} failed ({p.returncode}):\n{tail}")
         summaries.append(json.loads(out_text[out_text.index("{") :]))
     return {"summaries": summaries, "peaks": peaks, "fleet_cpu": fleet.cpu() - fleet_cpu0, "wall": wall}
 
 
-def throughput_row(endpoints: int, clients: int, result: dict, ideal: float) -> str:
+def steady_rate(out: Path, request_s: float) -> float:
+    """Notes per second while every client keeps the fleet full.
+
+    Per client (its own shard files), the window runs from one request time after its first note to one before its
+    last (the rows' ``created_at``, whole seconds); the rate counts every note written while all the windows overlap.
+    """
+    from datetime import datetime
+
+    from medsyn.job import read_shards
+
+    per_client: dict[str, list[float]] = {}
+    for part in sorted((out / "shards").glob("part-*.jsonl")):
+        tag = part.stem.split("-", 2)[2] if part.stem.count("-") == 2 else "all"
+        for r in read_shards_file(part):
+            per_client.setdefault(tag, []).append(datetime.fromisoformat(r["created_at"]).timestamp())
+    start = max(min(t) for t in per_client.values()) + request_s + 1
+    end = min(max(t) for t in per_client.values()) - request_s - 1
+    if end - start < request_s:
+        raise RuntimeError("the run is too short for a steady window; raise --rounds")
+    times = [t for r in read_shards(out / "shards") for t in [datetime.fromisoformat(r["created_at"]).timestamp()]]
+    return sum(start <= t < end for t in times) / (end - start)
+
+
+def read_shards_file(part: Path) -> list[dict]:
+    return [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def throughput_row(endpoints: int, clients: int, result: dict, ideal: float, steady: float) -> str:
     s = result["summaries"]
     notes = sum(x["kept"] + x["rejected"] for x in s)
     # the clients start together and share the fleet: the job's rate is the sum of theirs
@@ -109,17 +139,18 @@ def throughput_row(endpoints: int, clients: int, result: dict, ideal: float) -> 
     cpu_ms = 1000 * sum(x["cpu_s"] for x in s) / max(1, sum(x["generated_now"] for x in s))
     fleet_ms = 1000 * result["fleet_cpu"] / max(1, notes)
     return (
-        f"| {endpoints} × {result['per_endpoint']} | {clients} | {notes:,} | {rate:,.0f} | {ideal:,.0f} | "
-        f"{rate / ideal:.1%} | {cpu_ms:.2f} | {max(result['peaks']):,.0f} | {fleet_ms:.2f} |"
+        f"| {endpoints} × {result['per_endpoint']} | {clients} | {notes:,} | {ideal:,.0f} | {steady:,.0f} | "
+        f"{steady / ideal:.1%} | {rate:,.0f} ({rate / ideal:.0%}) | {cpu_ms:.2f} | {max(result['peaks']):,.0f} | "
+        f"{fleet_ms:.2f} |"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fleets", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--fleets", type=int, nargs="*", default=[64, 128], help="none: only the memory rows")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--per_endpoint", type=int, default=32)
-    parser.add_argument("--rounds", type=float, default=3.0, help="requests per run, in multiples of the fleet's")
+    parser.add_argument("--rounds", type=float, default=8.0, help="requests per run, in multiples of the fleet's")
     parser.add_argument("--ttft", type=float, default=0.05)
     parser.add_argument("--tokens", type=int, default=64)
     parser.add_argument("--tokens_per_s", type=float, default=8.0, help="per request: 64 / 8 = 8 s a request")
@@ -130,14 +161,17 @@ def main() -> None:
 
     seconds = args.ttft + args.tokens / args.tokens_per_s
     rows = [
-        f"Simulated fleet in one process; each request takes {seconds:g} s ({args.ttft:g} s + {args.tokens} tokens at "
-        f"{args.tokens_per_s:g} tok/s); {args.per_endpoint} requests in flight per endpoint in all; whole "
+        f"Simulated fleet in one process; a request takes {seconds:g} s on average ({args.ttft:g} s + {args.tokens} "
+        f"tokens at {args.tokens_per_s:g} tok/s, ±25% by request); {args.per_endpoint} requests in flight per "
+        "endpoint in all; whole "
         "`medsyn generate` jobs with the filter off (one request a task). K clients split the job with "
-        "`--shard i/K`, each with `--max_concurrency per_endpoint/K`. Rate: notes/s of generation, summed over the "
-        "clients. CPU: the clients' own, over their generation phases, per note.\n",
-        "| endpoints × in flight | clients | notes | notes/s | ideal notes/s | share of ideal | client CPU ms/note "
-        "| peak client RSS (MB) | fleet CPU ms/note |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "`--shard i/K`, each with `--max_concurrency per_endpoint/K`. Steady: notes/s once the fleet is full (from "
+        "one request time after the first note to one before the last, by the rows' `created_at`). Whole run: "
+        "notes over each client's generation seconds, summed over the clients, ramp-up and drain included. CPU: the "
+        "clients' own over their generation phases, per note.\n",
+        "| endpoints × in flight | clients | notes | ideal notes/s | steady notes/s | steady share of ideal "
+        "| whole run notes/s | client CPU ms/note | peak client RSS (MB) | fleet CPU ms/note |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -150,17 +184,24 @@ def main() -> None:
                     out = folder / f"out-{endpoints}-{clients}"
                     result = run_clients(fleet, clients, args.per_endpoint, n, args.tokens, out)
                     result["per_endpoint"] = args.per_endpoint
-                    rows.append(throughput_row(endpoints, clients, result, ideal))
+                    steady = steady_rate(out, seconds)
+                    rows.append(throughput_row(endpoints, clients, result, ideal, steady))
                     print(rows[-1], flush=True)
             finally:
                 fleet.close()
+        if args.fleets:
+            section = "## The client alone (`benchmarks/fleet_clients.py`)\n\n" + "\n".join(rows)
+            print(f"wrote {write_section('fleet_clients', section)}")
+        if not args.memory_n:
+            return
         mem_seconds = args.ttft + args.tokens / args.memory_tokens_per_s
-        rows += [
-            "",
-            f"Memory: one client, {args.memory_fleet} endpoints × {args.per_endpoint}, requests of {mem_seconds:g} s, "
-            "growing `--n`; peak RSS over the whole run (sampling, generation and the dataset files).\n",
-            "| --n | notes/s | client CPU ms/note | peak client RSS (MB) | wall (s) |",
-            "| ---: | ---: | ---: | ---: | ---: |",
+        rows = [
+            f"One client, {args.memory_fleet} endpoints × {args.per_endpoint}, requests of {mem_seconds:g} s on "
+            "average, growing `--n`. Generation: the peak RSS by the end of generation (the job's own `peak_rss_mb`: "
+            "the graph, the sampled tasks, the requests). Whole run: the peak over the run, the dataset files "
+            "included, which read every note at once.\n",
+            "| --n | notes/s | client CPU ms/note | peak RSS, generation (MB) | peak RSS, whole run (MB) | wall (s) |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         fleet = Fleet(args.memory_fleet, args.ttft, args.memory_tokens_per_s, folder)
         try:
@@ -169,13 +210,13 @@ def main() -> None:
                 (s,) = result["summaries"]
                 rows.append(
                     f"| {n:,} | {s['notes_per_s']:,.0f} | {1000 * s['cpu_s'] / s['generated_now']:.2f} | "
-                    f"{result['peaks'][0]:,.0f} | {result['wall']:,.0f} |"
+                    f"{s['peak_rss_mb']:,.0f} | {result['peaks'][0]:,.0f} | {result['wall']:,.0f} |"
                 )
                 print(rows[-1], flush=True)
         finally:
             fleet.close()
-    path = write_section("fleet_clients", "## The client alone (`benchmarks/fleet_clients.py`)\n\n" + "\n".join(rows))
-    print(f"wrote {path}")
+    section = "## The client's memory as --n grows (`benchmarks/fleet_clients.py`)\n\n" + "\n".join(rows)
+    print(f"wrote {write_section('fleet_memory', section)}")
 
 
 if __name__ == "__main__":

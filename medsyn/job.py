@@ -248,7 +248,7 @@ def check_out_dir(out: Path) -> None:
             break
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".medsyn-write-check"
+        probe = out / f".medsyn-write-check.{os.getpid()}"  # shards that start at once each probe their own
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:

@@ -23,6 +23,7 @@ import json
 import logging
 import shutil
 import signal
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -221,6 +222,7 @@ def _run_generation(
         finally:
             writer.close()
             stats["cpu_s"] = time.process_time() - stats["cpu0"]
+            stats["peak_rss_mb"] = _peak_rss_mb()
             with contextlib.suppress(OSError):  # a full disk is reported as itself, not as the stats file
                 add_run_stats(out, shard, _run_numbers(stats, time.perf_counter() - started))
     elapsed = time.perf_counter() - started
@@ -241,6 +243,7 @@ def _run_generation(
     }
     if "cpu_s" in stats:  # what this process spent on the job's requests, loading and finalizing left out
         summary["cpu_s"] = round(stats["cpu_s"], 2)
+        summary["peak_rss_mb"] = stats["peak_rss_mb"]  # the process's peak by the end of generation
     if stats["router"]:
         summary["endpoints"] = stats["router"]
     if aborted is not None:
@@ -274,6 +277,16 @@ def _finalize(
     del saved["out"]
     (out / "medsyn_config.yaml").write_text(yaml.safe_dump(saved, allow_unicode=True, sort_keys=False), "utf-8")
     return counts
+
+
+def _peak_rss_mb() -> float | None:
+    """The process's peak resident memory so far, in MB (``None`` where the system does not say)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # bytes on macOS, KB on Linux
 
 
 def _run_numbers(stats: dict[str, Any], wall_s: float) -> dict[str, float]:

@@ -125,6 +125,8 @@ class SimulatedEngine(_Server):
             ``transformers serve`` gives for a base model.
         ttft: seconds to the first token.
         tokens_per_s: decode speed of one request (requests do not slow each other, as under batching).
+        jitter: each request takes its time times a factor drawn uniformly from ``1 ± jitter`` (from its seed, so
+            the same request takes the same time): real engines do not finish a batch's requests all at once.
     """
 
     def __init__(
@@ -134,10 +136,11 @@ class SimulatedEngine(_Server):
         ttft: float = 0.05,
         tokens_per_s: float = 200.0,
         chat_template: bool = True,
+        jitter: float = 0.0,
     ) -> None:
         super().__init__(port)
         self.model, self.ttft, self.tokens_per_s = model, ttft, tokens_per_s
-        self.chat_template = chat_template
+        self.chat_template, self.jitter = chat_template, jitter
 
     async def handle(self, request: HttpRequest) -> bytes | None:
         if request.method == "GET" and request.path.startswith("/v1/models"):
@@ -154,10 +157,11 @@ class SimulatedEngine(_Server):
             )
         body = request.json()
         n = int(body.get("max_tokens") or 16)
-        await asyncio.sleep(self.ttft + n / self.tokens_per_s)
         seed = str(body.get("seed"))
-        words = ["жалобы", "на", "боль", "в", "пояснице", "слабость", "кашель", "головная", "температура"]
         digest = hashlib.sha256(seed.encode()).digest()
+        factor = 1 + self.jitter * (2 * int.from_bytes(digest[-4:], "big") / 0xFFFFFFFF - 1)
+        await asyncio.sleep((self.ttft + n / self.tokens_per_s) * factor)
+        words = ["жалобы", "на", "боль", "в", "пояснице", "слабость", "кашель", "головная", "температура"]
         text = " ".join(words[b % len(words)] for b in digest[: min(n, 32)])
         usage = {"prompt_tokens": len(str(body.get("prompt") or body.get("messages"))) // 4, "completion_tokens": n}
         choice: dict[str, Any] = {"index": 0, "finish_reason": "length"}
@@ -257,12 +261,13 @@ def main() -> None:
     parser.add_argument("--per_endpoint", type=int, help="with --fleet: the max in flight written on each line")
     parser.add_argument("--ttft", type=float, default=0.05)
     parser.add_argument("--tokens_per_s", type=float, default=200.0)
+    parser.add_argument("--jitter", type=float, default=0.0, help="request times vary by this share either way")
     parser.add_argument("--model", default="sim")
     parser.add_argument("--no_chat_template", action="store_true", help="answer chat requests as a base model")
     args = parser.parse_args()
     if (args.port is None) == (args.fleet is None) or (args.fleet is not None and not args.fleet_file):
         parser.error("give --port PORT for one engine, or --fleet N --fleet_file FILE for many")
-    engine = dict(model=args.model, ttft=args.ttft, tokens_per_s=args.tokens_per_s)
+    engine = dict(model=args.model, ttft=args.ttft, tokens_per_s=args.tokens_per_s, jitter=args.jitter)
     engine["chat_template"] = not args.no_chat_template
 
     async def one() -> None:
