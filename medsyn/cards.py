@@ -103,6 +103,8 @@ def render_card(template: str, card_data: dict[str, Any], **variables: Any) -> s
 
 EXAMPLE_FIELDS = ("id", "icd10_code", "icd10_name", "category", "symptoms", "sex", "age", "example_id", "note")
 EXAMPLE_FIELDS += ("template", "model", "adapter", "symptom_coverage", "kept", "filter_reasons", "copy_score")
+CARD_FIELDS = (*EXAMPLE_FIELDS, "error_type")
+"""The fields of a row that :func:`notes_card` reads: a folder's dataset step keeps only these for the card."""
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

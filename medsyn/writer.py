@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -23,7 +24,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from medsyn.job import SPLITS, is_failed, read_shards, split_records
+from medsyn.cards import CARD_FIELDS
+from medsyn.job import SPLITS, is_failed, read_shards, split_of
 
 __all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "ROW_GROUP", "configs_meta", "feature"]
 
@@ -160,54 +162,124 @@ class ShardWriter:
     ) -> dict[str, int]:
         """Write the parquet files and README from all shards.
 
+        The shards are read twice, not held: once for where each id's record is, then in order, a batch at a time,
+        into the parquet files. Only the fields the card reads (:data:`~medsyn.cards.CARD_FIELDS`) are kept.
+
         Args:
             order: task ids in generation order; records are written in this order (others after, by id).
             card: the README body (markdown) under a YAML header that maps the configs to their files; or a function
-                of the records and that mapping (``{"configs", "dataset_info"}``) that returns the whole README.
+                of the records (their :data:`~medsyn.cards.CARD_FIELDS`) and that mapping (``{"configs",
+                "dataset_info"}``) that returns the whole README.
 
         Returns:
             ``{"kept": n, "rejected": m, "failed": k}``.
         """
-        import datasets
         import yaml
 
         self.close()
-        records = read_shards(self.shard_dir)
+        where = _index_shards(self.shard_dir)
         rank = {tid: i for i, tid in enumerate(order or [])}
-        records.sort(key=lambda r: (rank.get(r["id"], len(rank)), r["id"]))
+        ids = sorted(where, key=lambda tid: (rank.get(tid, len(rank)), tid))
         counts, files, sizes = {}, {}, {}
-        groups = split_records(records)
-        for split_dir, config_name in SPLITS:
-            columns = FAILED_FEATURES if config_name == "failed" else FEATURES
-            name = "kept" if config_name == "default" else config_name
-            rows = [{k: r.get(k) for k in columns} for r in groups[config_name]]
-            target = self.out_dir / split_dir
-            for old in target.glob("*.parquet"):
-                old.unlink()
-            counts[name] = len(rows)
-            if not rows:
-                continue
-            target.mkdir(parents=True, exist_ok=True)
-            # The file name carries a fingerprint of its rows and the card names the file, not a glob: datasets
-            # caches a local folder by the card's data_files, and a resumed run would otherwise be served the
-            # old cached copy.
-            digest = hashlib.sha1("\n".join(r["id"] for r in rows).encode()).hexdigest()[:10]
-            file_name = f"train-{len(rows):06d}-{digest}.parquet"
-            features = datasets.Features({k: feature(v) for k, v in columns.items()})
-            table = {k: [r[k] for r in rows] for k in columns}
-            ds = datasets.Dataset.from_dict(table, features=features)
-            ds.to_parquet(str(target / file_name))
-            files[split_dir] = f"{split_dir}/{file_name}"
-            sizes[split_dir] = ds.data.nbytes
+        card_rows: list[dict[str, Any]] = []
+        with _LineReader() as reader:
+            for split_dir, config_name in SPLITS:
+                chosen = [tid for tid in ids if where[tid][2] == config_name]
+                name = "kept" if config_name == "default" else config_name
+                target = self.out_dir / split_dir
+                for old in target.glob("*.parquet"):
+                    old.unlink()
+                counts[name] = len(chosen)
+                if not chosen:
+                    continue
+                target.mkdir(parents=True, exist_ok=True)
+                # The file name carries a fingerprint of its rows and the card names the file, not a glob: datasets
+                # caches a local folder by the card's data_files, and a resumed run would otherwise be served the
+                # old cached copy.
+                digest = hashlib.sha1("\n".join(chosen).encode()).hexdigest()[:10]
+                file_name = f"train-{len(chosen):06d}-{digest}.parquet"
+                columns = FAILED_FEATURES if config_name == "failed" else FEATURES
+                records = (reader.read(*where[tid][:2]) for tid in chosen)
+                sizes[split_dir] = _write_parquet(target / file_name, columns, records, card_rows)
+                files[split_dir] = f"{split_dir}/{file_name}"
         if not counts["kept"] and counts["rejected"]:
             logger.warning("no note passed the filter; load the 'rejected' config to see why")
         meta = configs_meta(files, counts, sizes=sizes)
         if callable(card):
-            text = card(records, meta)
+            text = card(card_rows, meta)
         else:
             text = "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n" + (card or "")
         (self.out_dir / "README.md").write_text(text, encoding="utf-8")
         return counts
+
+
+WRITE_BATCH = 2_000
+"""Rows per batch (and parquet row group) when the dataset files are written."""
+
+
+def _index_shards(shard_dir: Path) -> dict[str, tuple[Path, int, str]]:
+    """``{id: (shard file, byte offset, config)}`` of the record that :func:`~medsyn.job.read_shards` keeps."""
+    where: dict[str, tuple[Path, int, str]] = {}
+    for shard in sorted(shard_dir.glob("part-*.jsonl")):
+        offset = 0
+        with shard.open("rb") as fh:
+            for line in fh:
+                at, offset = offset, offset + len(line)
+                if not line.endswith(b"\n"):
+                    continue  # cut short by a kill; read_shards says so when it reads the folder
+                try:
+                    record = json.loads(line.decode("utf-8", errors="replace"))
+                except json.JSONDecodeError:
+                    continue
+                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+                    continue
+                old = where.get(record["id"])
+                if old is None or old[2] == "failed":  # a done record stays; a failed one gives way to a later try
+                    where[record["id"]] = (shard, at, split_of(record))
+    return where
+
+
+class _LineReader:
+    """Reads one JSON line at a given offset of a shard file, keeping the files open."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, Any] = {}
+
+    def read(self, path: Path, offset: int) -> dict[str, Any]:
+        fh = self.files.get(path) or self.files.setdefault(path, path.open("rb"))
+        fh.seek(offset)
+        return json.loads(fh.readline().decode("utf-8", errors="replace"))
+
+    def __enter__(self) -> _LineReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for fh in self.files.values():
+            fh.close()
+
+
+def _write_parquet(
+    path: Path, columns: dict[str, Any], records: Iterable[dict[str, Any]], card_rows: list[dict[str, Any]]
+) -> int:
+    """Write ``records`` (a stream) to one parquet file in batches; returns the data's size in bytes."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = datasets.Features({k: feature(v) for k, v in columns.items()}).arrow_schema
+    nbytes = 0
+    with pq.ParquetWriter(str(path), schema) as out:
+        batch: list[dict[str, Any]] = []
+        for record in itertools.chain(records, [None]):  # None: the end, which writes the last batch
+            if record is not None:
+                batch.append(record)
+                card_rows.append({k: record[k] for k in CARD_FIELDS if k in record})
+            if batch and (record is None or len(batch) == WRITE_BATCH):
+                table = pa.Table.from_pydict({k: [r.get(k) for r in batch] for k in columns}, schema=schema)
+                out.write_table(table)
+                nbytes += table.nbytes
+                batch = []
+    return nbytes
 
 
 def feature(spec: Any) -> Any:

@@ -24,12 +24,13 @@ def test_pyplot_draws_to_files_only():
 
 
 def test_plot_code_neighbourhood_writes_a_png(kg, tmp_path):
+    open_before = pyplot().get_fignums()  # other tests' figures are theirs
     path = plot_code_neighbourhood(kg, "M54", tmp_path / "plots" / "deep" / "m54.png", top=6)
     assert path == tmp_path / "plots" / "deep" / "m54.png"
     width, height = _png_size(path)
     assert width > 300 and height > 300
     assert path.stat().st_size > 10_000
-    assert pyplot().get_fignums() == []  # the figure was closed
+    assert pyplot().get_fignums() == open_before  # the figure was closed
 
 
 def test_plot_code_neighbourhood_of_a_leaf_code(kg, tmp_path):
@@ -44,9 +45,10 @@ def test_plot_code_neighbourhood_refuses_an_unknown_code(kg, tmp_path):
 
 
 def test_plot_graph_stats_writes_a_png(kg, tmp_path):
+    open_before = pyplot().get_fignums()
     path = plot_graph_stats(kg, tmp_path / "stats" / "kg-stats.png")
     assert path == tmp_path / "stats" / "kg-stats.png"
     width, height = _png_size(path)
     assert width > height > 300  # two panels side by side
     assert path.stat().st_size > 10_000
-    assert pyplot().get_fignums() == []
+    assert pyplot().get_fignums() == open_before
