@@ -47,6 +47,7 @@ space: setup
 bench: setup
 	$(BIN)/python benchmarks/generate_cpu.py
 	$(BIN)/python benchmarks/generate_served.py
+	$(BIN)/python benchmarks/fleet_clients.py
 
 clean:
 	rm -rf $(VENV) outputs runs .pytest_cache
