@@ -112,23 +112,17 @@ def steady_rate(out: Path, request_s: float) -> float:
     """
     from datetime import datetime
 
-    from medsyn.job import read_shards
+    from medsyn.job import shard_lines
 
     per_client: dict[str, list[float]] = {}
-    for part in sorted((out / "shards").glob("part-*.jsonl")):
+    for part, _, record in shard_lines(out / "shards"):
         tag = part.stem.split("-", 2)[2] if part.stem.count("-") == 2 else "all"
-        for r in read_shards_file(part):
-            per_client.setdefault(tag, []).append(datetime.fromisoformat(r["created_at"]).timestamp())
+        per_client.setdefault(tag, []).append(datetime.fromisoformat(record["created_at"]).timestamp())
     start = max(min(t) for t in per_client.values()) + request_s + 1
     end = min(max(t) for t in per_client.values()) - request_s - 1
     if end - start < request_s:
         raise RuntimeError("the run is too short for a steady window; raise --rounds")
-    times = [t for r in read_shards(out / "shards") for t in [datetime.fromisoformat(r["created_at"]).timestamp()]]
-    return sum(start <= t < end for t in times) / (end - start)
-
-
-def read_shards_file(part: Path) -> list[dict]:
-    return [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sum(start <= t < end for times in per_client.values() for t in times) / (end - start)
 
 
 def throughput_row(endpoints: int, clients: int, result: dict, ideal: float, steady: float) -> str:

@@ -181,8 +181,7 @@ def notes_card(
         reproduce: the sentence that says how to make more notes the same way.
         plots / quality: the release's plots and ``medsyn eval quality`` report.
         classify: the downstream tables, ``{"run", "table", "gains"}`` in markdown.
-        cost: what the runs that wrote the notes spent (``medsyn_job.json``'s ``throughput``: ``per_shard`` and
-            ``total``, see :mod:`medsyn.sharding`).
+        cost: what the runs spent, ``medsyn_job.json``'s ``throughput`` (see :mod:`medsyn.sharding`).
     """
     from medsyn.data import load_rumedtop3
     from medsyn.models import public_name

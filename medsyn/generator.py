@@ -238,6 +238,7 @@ class NoteGenerator:
         if backend is not None:
             self.template = resolve_template(self.template, self.adapter, backend)
         self._sampler: TaskSampler | None = None
+        self._params_cache: tuple[GenerationParams | None, str] = (None, "")
         self.stopping = False  # set when the job stops: a task the filter would try again is left for the resume
 
     # ------------------------------------------------------------------ parts
@@ -398,7 +399,7 @@ class NoteGenerator:
 
     def _params_json(self) -> str:
         """The sampling parameters as the rows carry them (made once per parameters object)."""
-        if getattr(self, "_params_cache", (None,))[0] is not self.params:
+        if self._params_cache[0] is not self.params:
             self._params_cache = (self.params, json.dumps(self.params.to_dict(), ensure_ascii=False))
         return self._params_cache[1]
 

@@ -55,7 +55,8 @@ __all__ = [
     "load_notes",
     "read_job",
     "read_shards",
-    "done_ids",
+    "index_shards",
+    "shard_lines",
     "split_of",
     "split_records",
 ]
@@ -78,52 +79,61 @@ def is_failed(record: dict[str, Any]) -> bool:
     return bool(record.get("error_type"))
 
 
-def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
-    """All complete records in a shard folder, one per id.
+def shard_lines(shard_dir: Path) -> Iterator[tuple[Path, int, dict[str, Any]]]:
+    """Every complete record of a shard folder in file order, as ``(shard file, byte offset, record)``.
 
-    The first finished record (kept or rejected) of an id wins; a failed record stands only until the task is done.
+    A line cut short by a kill, a line that is not JSON and a JSON value that is not a record are skipped, each
+    with a warning.
     """
-    records: dict[str, dict[str, Any]] = {}
     for shard in sorted(shard_dir.glob("part-*.jsonl")):
-        # errors="replace": a kill in the middle of a Cyrillic character leaves half a UTF-8 sequence on the last line
-        with shard.open(encoding="utf-8", errors="replace") as fh:
+        offset = 0
+        with shard.open("rb") as fh:
             for lineno, line in enumerate(fh, 1):
-                if not line.endswith("\n"):
+                at, offset = offset, offset + len(line)
+                if not line.endswith(b"\n"):
                     logger.warning("%s:%d was cut short (a killed run); skipping that record", shard.name, lineno)
                     continue
                 try:
-                    record = json.loads(line)
+                    # errors="replace": a kill in the middle of a Cyrillic character leaves half a UTF-8 sequence
+                    record = json.loads(line.decode("utf-8", errors="replace"))
                 except json.JSONDecodeError:
                     logger.warning("%s:%d is not valid JSON; skipping it", shard.name, lineno)
                     continue
                 if not isinstance(record, dict) or not isinstance(record.get("id"), str):
                     logger.warning("%s:%d is not a medsyn record (no 'id'); skipping it", shard.name, lineno)
                     continue
-                old = records.get(record["id"])
-                if old is None or is_failed(old):  # a done record stays; a failed one gives way to a later try
-                    records[record["id"]] = record
+                yield shard, at, record
+
+
+def read_shards(shard_dir: Path) -> list[dict[str, Any]]:
+    """All complete records in a shard folder, one per id.
+
+    The first finished record (kept or rejected) of an id wins; a failed record stands only until the task is done.
+    """
+    records: dict[str, dict[str, Any]] = {}
+    for _, _, record in shard_lines(shard_dir):
+        old = records.get(record["id"])
+        if old is None or is_failed(old):  # a done record stays; a failed one gives way to a later try
+            records[record["id"]] = record
     return list(records.values())
 
 
-def done_ids(shard_dir: Path) -> tuple[set[str], int]:
-    """The ids of finished (kept or rejected) records in a shard folder, and how many ids were finished twice.
+def index_shards(shard_dir: Path) -> tuple[dict[str, tuple[Path, int, str]], int]:
+    """Where each id's record (the one :func:`read_shards` keeps) is, without holding the records.
 
-    One writer never writes an id twice; two runs that shared a task at once (shards with different counts) can.
+    Returns ``{id: (shard file, byte offset, config)}`` and how many ids were finished twice: one writer never writes
+    an id twice, but two runs that shared a task at once (shards with different counts) can.
     """
-    seen: set[str] = set()
+    where: dict[str, tuple[Path, int, str]] = {}
     twice: set[str] = set()
-    for shard in sorted(shard_dir.glob("part-*.jsonl")):
-        with shard.open(encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if not line.endswith("\n"):
-                    continue  # cut short by a kill (read_shards says so when it reads them)
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict) and isinstance(record.get("id"), str) and not is_failed(record):
-                    (twice if record["id"] in seen else seen).add(record["id"])
-    return seen, len(twice)
+    for shard, at, record in shard_lines(shard_dir):
+        old = where.get(record["id"])
+        config = split_of(record)
+        if old is None or old[2] == "failed":  # as read_shards: a done record stays, a failed one gives way
+            where[record["id"]] = (shard, at, config)
+        elif config != "failed":
+            twice.add(record["id"])
+    return where, len(twice)
 
 
 def split_of(record: dict[str, Any]) -> str:

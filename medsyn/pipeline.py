@@ -45,15 +45,13 @@ from medsyn.job import (
     check_job,
     check_out_dir,
     clear_outputs,
-    done_ids,
     fingerprint,
     folder_card,
     folder_lock,
+    index_shards,
     is_failed,
     job_spec,
     read_job,
-    read_shards,
-    split_of,
     write_job_file,
 )
 from medsyn.kg import load_graph
@@ -151,7 +149,7 @@ DISK_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT)
 
 
 def _safe_counts(out: Path) -> Counter[str]:
-    return Counter(split_of(r) for r in read_shards(out / "shards"))
+    return Counter(config for _, _, config in index_shards(out / "shards")[0].values())
 
 
 def _stopped_line(out: Path) -> str:
@@ -204,8 +202,7 @@ def _run_generation(
         out,
         len(todo),
     )
-    stats: dict[str, Any] = {"tokens": 0, "tokens_in": 0, "tries": 0, "counts": Counter(), "router": None}
-    stats["signal"] = None
+    stats: dict[str, Any] = dict(tokens=0, tokens_in=0, tries=0, counts=Counter(), router=None, signal=None)
     aborted: GenerationAborted | None = None
     started = time.perf_counter()
     if todo:
@@ -261,15 +258,20 @@ def _finalize(
     writer: ShardWriter,
     order: list[str],
     stats: dict[str, Any],
+    index: tuple[dict[str, tuple[Path, int, str]], int] | None = None,
 ) -> dict[str, int]:
-    """Write the dataset files and the folder's own config; returns the kept/rejected/failed counts."""
+    """Write the dataset files and the folder's own config; returns the kept/rejected/failed counts.
+
+    ``index`` is the shards' :func:`~medsyn.job.index_shards` when the caller has just made it.
+    """
     import yaml
 
     if writer.records_on_disk or sum(stats["counts"].values()):
-        _report_coverage(out, order)
+        where, twice = index or index_shards(out / "shards")
+        _report_coverage(out, order, where, twice)
         cost = _record_throughput(out)
         spec = read_job(out)
-        counts = writer.finalize(order=order, card=lambda records, meta: folder_card(spec, records, meta, cost))
+        counts = writer.finalize(order, lambda records, meta: folder_card(spec, records, meta, cost), where)
     else:  # nothing was ever written: no dataset card that would point at missing files
         counts = {"kept": 0, "rejected": 0, "failed": 0}
     # the saved config resumes this folder, from any directory (`out` is where it sits), and never wipes it
@@ -318,10 +320,14 @@ def _record_throughput(out: Path) -> dict[str, Any] | None:
     return payload["throughput"]
 
 
-def _report_coverage(out: Path, order: list[str]) -> None:
+def _not_done(ids: list[str], where: dict[str, tuple[Path, int, str]]) -> list[str]:
+    """The ids of ``ids`` with no kept or rejected record in the shards' index (none, or only failed ones)."""
+    return [tid for tid in ids if tid not in where or where[tid][2] == "failed"]
+
+
+def _report_coverage(out: Path, order: list[str], where: dict[str, tuple[Path, int, str]], twice: int) -> None:
     """Warn about the job's tasks that no run has finished (naming the shards that own them) and tasks done twice."""
-    done, twice = done_ids(out / "shards")
-    missing = [tid for tid in order if tid not in done]
+    missing = _not_done(order, where)
     if twice:
         logger.warning(
             "%d tasks were written by two runs at once (shards of different counts?); the first note of each is kept",
@@ -354,8 +360,9 @@ def _finish_shard(
     """A shard's end: the dataset files when every task of the job is done, by the one shard that gets there."""
     import fcntl
 
-    done, _ = done_ids(out / "shards")
-    left = [t for t in tasks if t.id not in done]
+    index = index_shards(out / "shards")
+    where = index[0]
+    left = _not_done([t.id for t in tasks], where)
     if not left:
         with (out / ".medsyn.finalize.lock").open("a+") as fh:
             try:
@@ -364,7 +371,7 @@ def _finish_shard(
                 logger.info("shard %s: another shard is writing the dataset files", shard)
             else:
                 logger.info("shard %s: every task of the job is done; writing the dataset files", shard)
-                _finalize(config, params, out, writer, [t.id for t in tasks], stats)
+                _finalize(config, params, out, writer, [t.id for t in tasks], stats, index)
     else:
         logger.info(
             "shard %s: %d tasks of other shards are not done yet; the last shard to finish writes the dataset files "
@@ -372,8 +379,7 @@ def _finish_shard(
             shard,
             len(left),
         )
-    mine_ids = {t.id for t in mine}
-    c = Counter(split_of(r) for r in read_shards(out / "shards") if r["id"] in mine_ids)
+    c = Counter(where[t.id][2] for t in mine if t.id in where)
     return {"kept": c["default"], "rejected": c["rejected"], "failed": c["failed"]}
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from medsyn.cards import CARD_FIELDS
-from medsyn.job import SPLITS, is_failed, read_shards, split_of
+from medsyn.job import SPLITS, index_shards, is_failed
 
 __all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "ROW_GROUP", "configs_meta", "feature"]
 
@@ -103,9 +102,9 @@ class ShardWriter:
     def __init__(self, out_dir: str | Path, tag: str | None = None) -> None:
         self.out_dir = Path(out_dir)
         self.shard_dir = self.out_dir / "shards"  # created with the first record: a failed start leaves no folder
-        existing_records = read_shards(self.shard_dir)
-        self.records_on_disk = len(existing_records)  # any record, failed ones included
-        self.done: set[str] = {r["id"] for r in existing_records if not is_failed(r)}
+        where, _ = index_shards(self.shard_dir)  # the ids on disk, without holding their records
+        self.records_on_disk = len(where)  # any record, failed ones included
+        self.done: set[str] = {tid for tid, (_, _, config) in where.items() if config != "failed"}
         suffix = f"-{tag}" if tag else ""
         mine = [p for p in self.shard_dir.glob(f"part-*{suffix}.jsonl") if p.stem.count("-") == suffix.count("-") + 1]
         index = max((int(p.stem.split("-")[1]) for p in mine), default=-1) + 1
@@ -159,6 +158,7 @@ class ShardWriter:
         self,
         order: list[str] | None = None,
         card: str | Callable[[list[dict[str, Any]], dict[str, Any]], str] | None = None,
+        index: dict[str, tuple[Path, int, str]] | None = None,
     ) -> dict[str, int]:
         """Write the parquet files and README from all shards.
 
@@ -170,6 +170,7 @@ class ShardWriter:
             card: the README body (markdown) under a YAML header that maps the configs to their files; or a function
                 of the records (their :data:`~medsyn.cards.CARD_FIELDS`) and that mapping (``{"configs",
                 "dataset_info"}``) that returns the whole README.
+            index: the shards' :func:`~medsyn.job.index_shards`, when the caller has just made it.
 
         Returns:
             ``{"kept": n, "rejected": m, "failed": k}``.
@@ -177,7 +178,7 @@ class ShardWriter:
         import yaml
 
         self.close()
-        where = _index_shards(self.shard_dir)
+        where = index_shards(self.shard_dir)[0] if index is None else index
         rank = {tid: i for i, tid in enumerate(order or [])}
         ids = sorted(where, key=lambda tid: (rank.get(tid, len(rank)), tid))
         counts, files, sizes = {}, {}, {}
@@ -217,28 +218,6 @@ WRITE_BATCH = 2_000
 """Rows per batch (and parquet row group) when the dataset files are written."""
 
 
-def _index_shards(shard_dir: Path) -> dict[str, tuple[Path, int, str]]:
-    """``{id: (shard file, byte offset, config)}`` of the record that :func:`~medsyn.job.read_shards` keeps."""
-    where: dict[str, tuple[Path, int, str]] = {}
-    for shard in sorted(shard_dir.glob("part-*.jsonl")):
-        offset = 0
-        with shard.open("rb") as fh:
-            for line in fh:
-                at, offset = offset, offset + len(line)
-                if not line.endswith(b"\n"):
-                    continue  # cut short by a kill; read_shards says so when it reads the folder
-                try:
-                    record = json.loads(line.decode("utf-8", errors="replace"))
-                except json.JSONDecodeError:
-                    continue
-                if not isinstance(record, dict) or not isinstance(record.get("id"), str):
-                    continue
-                old = where.get(record["id"])
-                if old is None or old[2] == "failed":  # a done record stays; a failed one gives way to a later try
-                    where[record["id"]] = (shard, at, split_of(record))
-    return where
-
-
 class _LineReader:
     """Reads one JSON line at a given offset of a shard file, keeping the files open."""
 
@@ -269,16 +248,20 @@ def _write_parquet(
     schema = datasets.Features({k: feature(v) for k, v in columns.items()}).arrow_schema
     nbytes = 0
     with pq.ParquetWriter(str(path), schema) as out:
+
+        def write(batch: list[dict[str, Any]]) -> int:
+            table = pa.Table.from_pydict({k: [r.get(k) for r in batch] for k in columns}, schema=schema)
+            out.write_table(table)
+            return table.nbytes
+
         batch: list[dict[str, Any]] = []
-        for record in itertools.chain(records, [None]):  # None: the end, which writes the last batch
-            if record is not None:
-                batch.append(record)
-                card_rows.append({k: record[k] for k in CARD_FIELDS if k in record})
-            if batch and (record is None or len(batch) == WRITE_BATCH):
-                table = pa.Table.from_pydict({k: [r.get(k) for r in batch] for k in columns}, schema=schema)
-                out.write_table(table)
-                nbytes += table.nbytes
-                batch = []
+        for record in records:
+            batch.append(record)
+            card_rows.append({k: record[k] for k in CARD_FIELDS if k in record})
+            if len(batch) == WRITE_BATCH:
+                nbytes, batch = nbytes + write(batch), []
+        if batch:
+            nbytes += write(batch)
     return nbytes
 
 
