@@ -17,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CARD_DIR", "ModelLicense", "model_license", "notes_card", "render_card", "size_category"]
 
-CARD_DIR = Path(__file__).resolve().parents[1] / "dataset_cards"
-"""The card templates, shipped inside the package."""
+CARD_DIR = Path(__file__).resolve().parent / "dataset_cards"
+"""The card templates, shipped inside the package (in the repository, a link to the top-level ``dataset_cards/``)."""
 
 
 ModelLicense = dict[str, Any]
@@ -169,6 +169,7 @@ def notes_card(
     quality: dict[str, Any] | None = None,
     classify: dict[str, Any] | None = None,
     near_copies_dropped: list[str] | None = None,
+    identifiers_dropped: list[str] | None = None,
     cost: dict[str, Any] | None = None,
 ) -> str:
     """The card's text: YAML from ``DatasetCardData``, body from the template, numbers from ``groups``.
@@ -183,7 +184,6 @@ def notes_card(
         classify: the downstream tables, ``{"run", "table", "gains"}`` in markdown.
         cost: what the runs spent, ``medsyn_job.json``'s ``throughput`` (see :mod:`medsyn.sharding`).
     """
-    from medsyn.data import load_rumedtop3
     from medsyn.models import public_name
 
     kept = groups.get("default", [])
@@ -196,7 +196,7 @@ def notes_card(
     # the example row: the first kept note that uses every requested symptom (else the first kept note)
     shown = next((r for r in kept if (r.get("symptom_coverage") or 0) >= 1.0), kept[0] if kept else {})
     example = {k: shown.get(k) for k in EXAMPLE_FIELDS if k in shown}
-    real_chars = statistics.median(len(n["text"]) for n in load_rumedtop3("train"))
+    real = _real_notes(spec)
     adapter = spec.get("adapter")
     model_line = f"`{model}`" + (
         f" with the LoRA adapter `{adapter}` (sha256 `{spec.get('adapter_sha256')}`)" if adapter else ""
@@ -210,7 +210,7 @@ def notes_card(
         "task_categories": ["text-generation", "text-classification"],
         "size_categories": [size_category(len(kept))],
         "tags": ["synthetic", "medical", "clinical", "icd-10", "russian", "medsyn"],
-        "source_datasets": ["extended|rumedtop3"],
+        "source_datasets": ["extended|rumedtop3"] if real["packaged"] else ["original"],
         "annotations_creators": ["machine-generated"],
         "language_creators": ["machine-generated"],
         **meta,
@@ -236,8 +236,10 @@ def notes_card(
         age_range=f"{min(ages)}-{max(ages)}",
         age_median=int(statistics.median(ages)),
         chars_median=int(statistics.median(len(r["note"]) for r in kept)) if kept else 0,
-        real_chars_median=int(real_chars),
+        real_chars_median=int(real.pop("chars_median")),
+        real=real,
         near_copies_dropped=near_copies_dropped or [],
+        identifiers_dropped=identifiers_dropped or [],
         plots=plots or [],
         spec=spec,
         model_line=model_line,
@@ -256,6 +258,33 @@ def notes_card(
         license_text=lic["text"],
         cost=_cost_line(cost),
     )
+
+
+def _real_notes(spec: dict[str, Any]) -> dict[str, Any]:
+    """How the card names the real notes behind a job: RuMedTop3's splits, or a user's notes by the name given."""
+    own = spec.get("notes")
+    if own:
+        name = own.get("name") or "private notes"
+        return {
+            "packaged": False,
+            "name": name,
+            "train": "",
+            "scope": "",
+            "reference": "",
+            "licence": f"{name}, the notes of whoever made this dataset; they do not ship, only notes generated from them",
+            "chars_median": own.get("chars_median", 0),
+        }
+    from medsyn.data import load_rumedtop3
+
+    return {
+        "packaged": True,
+        "name": "RuMedTop3",
+        "train": " train",
+        "scope": " (train and dev)",
+        "reference": " (dev as the real-vs-real reference)",
+        "licence": "RuMedTop3 (RuMedBench, Apache-2.0)",
+        "chars_median": statistics.median(len(n["text"]) for n in load_rumedtop3("train")),
+    }
 
 
 def _cost_line(cost: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ import dataclasses
 import json
 import logging
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from importlib import import_module
 
@@ -79,15 +80,17 @@ def _positive_int(value: str) -> int:
 
 def _kg(argv: Sequence[str]) -> int:
     from medsyn.config import parse_bool
+    from medsyn.corpus import NotesArgs
     from medsyn.kg import KGBuildConfig, MedicalKG, build_graph, load_graph
     from medsyn.paths import default_graph_path
 
     parser = argparse.ArgumentParser(prog="medsyn kg", description="Build and inspect the medical knowledge graph")
     sub = parser.add_subparsers(dest="action", required=True)
-    b = sub.add_parser("build", help="build the graph from the packaged data")
+    b = sub.add_parser("build", help="build the graph from real notes (RuMedTop3 train unless --notes)")
     b.add_argument("--out", default=None, help=f"graph file (default: {default_graph_path()})")
-    for f in dataclasses.fields(KGBuildConfig):
+    for f in dataclasses.fields(KGBuildConfig) + dataclasses.fields(NotesArgs):
         kind = parse_bool if isinstance(f.default, bool) else type(f.default)
+        kind = str if f.default is None else kind
         b.add_argument(
             f"--{f.name}", type=kind, default=f.default, help=f"{f.metadata['help']} (default: {f.default})"
         )
@@ -103,7 +106,8 @@ def _kg(argv: Sequence[str]) -> int:
 
     if args.action == "build":
         cfg = KGBuildConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(KGBuildConfig)})
-        kg = build_graph(cfg)
+        corpus = NotesArgs(**{f.name: getattr(args, f.name) for f in dataclasses.fields(NotesArgs)}).load()
+        kg = build_graph(cfg, corpus=corpus)
         path = kg.save(args.out or default_graph_path())
         print(f"graph written to {path}")
         print(json.dumps(MedicalKG.load(path).stats(), ensure_ascii=False, indent=2))
@@ -132,19 +136,33 @@ def format_code(kg, code: str, top: int = 10) -> str:
         lines.append(f"  ⊂ {parent['code']}  {parent['name']}  ({parent['level']})")
     category = kg.category_of(code) if entry["level"] in ("category", "code") else None
     if category:
-        if category != entry["code"]:
+        own = entry["level"] == "code" and kg.has_own(entry["code"])
+        target = entry["code"] if own else category
+        if target != entry["code"]:
             lines.append(f"symptoms and examples of its category {category}:")
-        symptoms = kg.symptoms(category)
+        symptoms = kg.symptoms(target)
+        sources = Counter(e.source for e in symptoms)
+        where = ", ".join(
+            f"{n} {'mined from real notes' if s == 'notes' else 'from ' + s}" for s, n in sources.items()
+        )
         lines.append(
-            f"top symptoms ({min(top, len(symptoms))} of {len(symptoms)}; weight = specificity, count = notes):"
+            f"top symptoms ({min(top, len(symptoms))} of {len(symptoms)}; weight = specificity, count = notes"
+            + (f"; {where}" if where else "")
+            + "):"
         )
         for e in symptoms[:top]:
-            lines.append(f"  {e.weight:6.3f}  {e.count:4d}  {e.symptom}")
+            tag = "" if e.source == "notes" else f"  [{e.source}]"
+            lines.append(f"  {e.weight:6.3f}  {e.count:4d}  {e.symptom}{tag}")
         related = kg.related(category)
         if related:
             names = ", ".join(f"{c} {kg.entry(c)['name']} ({w:.2f})" for c, w in related)
             lines.append(f"related codes (similar symptoms): {names}")
-        examples = kg.examples(category)
+        if own:
+            lines.append(
+                f"codes of {category} with notes of their own: "
+                + ", ".join(f"{c} ({n})" for c, n in kg.code_notes(category).items())
+            )
+        examples = kg.examples(target)
         lines.append(f"real example notes: {len(examples)}")
         if examples:
             longest = max(examples, key=lambda e: len(e["text"]))

@@ -111,6 +111,18 @@ class GeneratorConfig:
             "to N; the rest of --n is spread by the MedSyn weights"
         },
     )
+    notes: str | None = field(
+        default=None,
+        metadata={
+            "help": "real notes for the copy index and the consistency check (a notes source, see medsyn.corpus); "
+            "the graph's own notes when unset"
+        },
+    )
+    text_column: str | None = field(default=None, metadata={"help": "--notes' text column, when not a usual name"})
+    code_column: str | None = field(default=None, metadata={"help": "--notes' ICD-10 column, when not a usual name"})
+    notes_name: str | None = field(
+        default=None, metadata={"help": "the name the card gives --notes (never a path); the graph's name when unset"}
+    )
     # Model
     backend: str = field(default="transformers", metadata={"help": "transformers (in-process) or endpoint (served)"})
     model: str = field(
@@ -239,6 +251,8 @@ class NoteGenerator:
             self.template = resolve_template(self.template, self.adapter, backend)
         self._sampler: TaskSampler | None = None
         self._params_cache: tuple[GenerationParams | None, str] = (None, "")
+        self._real: list[dict[str, Any]] | None = None
+        self.notes_fingerprint: str | None = None  # of --notes, once read
         self.stopping = False  # set when the job stops: a task the filter would try again is left for the resume
 
     # ------------------------------------------------------------------ parts
@@ -267,20 +281,36 @@ class NoteGenerator:
             self.backend.load()
         self.template = resolve_template(self.template, self.adapter, self.backend)
         if self.note_filter is None and self.config.filter:
-            from medsyn.data import load_rumedtop3
             from medsyn.filters.note import NoteFilter
 
-            real = [n["text"] for n in load_rumedtop3("train")]
             self.note_filter = NoteFilter.from_real(
-                real,
+                [n["text"] for n in self.real_notes()],
                 min_symptom_coverage=self.config.min_symptom_coverage,
                 max_copy_score=self.config.max_copy_score,
             )
         if self.consistency is None and self.config.consistency_top_k:
             from medsyn.filters.consistency import ConsistencyCheck
 
-            self.consistency = ConsistencyCheck.from_rumedtop3(self.config.consistency_top_k)
+            self.consistency = ConsistencyCheck.from_real(self.real_notes(), self.config.consistency_top_k)
         return self
+
+    def real_notes(self) -> list[dict[str, Any]]:
+        """The real notes the filter indexes and the consistency check learns from: ``--notes`` when given, else
+        the graph's own (RuMedTop3 train for the packaged graph)."""
+        if self._real is None:
+            c = self.config
+            if c.notes:
+                from medsyn.corpus import load_corpus
+
+                corpus = load_corpus(c.notes, c.text_column, c.code_column)
+                self._real, self.notes_fingerprint = corpus.notes, corpus.fingerprint
+            elif self.kg.corpus:
+                self._real = self.kg.notes()
+            else:
+                from medsyn.data import load_rumedtop3
+
+                self._real = load_rumedtop3("train")
+        return self._real
 
     # ------------------------------------------------------------------ tasks
 

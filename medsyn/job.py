@@ -23,12 +23,14 @@ import os
 import re
 import shutil
 import socket
+import statistics
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medsyn.corpus import notes_fingerprint
 from medsyn.data import Note, read_rumedtop3_file
 from medsyn.errors import ConfigError, FolderBusyError, MedsynError
 from medsyn.generator import adapter_hash
@@ -185,6 +187,13 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
         "medsyn_version": _version("medsyn"),
         "transformers_version": _version("transformers"),
     }
+    if c.notes or generator.kg.corpus:  # a user's notes: the card names them, and they decide what the filter keeps
+        real = generator.real_notes()
+        spec["notes"] = {
+            "name": c.notes_name or (generator.kg.corpus or {}).get("name") or "private notes",
+            "fingerprint": generator.notes_fingerprint or notes_fingerprint(real),
+            "chars_median": int(statistics.median(len(n["text"]) for n in real)),
+        }
     if generator.template == "auto":
         del spec["template"]  # settled once the backend is loaded and says what its model takes
     if backend is not None:

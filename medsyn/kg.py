@@ -35,10 +35,14 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from medsyn.corpus import DEFAULT_NOTES
 from medsyn.errors import GraphFormatError, UnknownCodeError
 from medsyn.icd10 import load_icd10, normalize_code
+
+if TYPE_CHECKING:
+    from medsyn.corpus import Corpus
 
 __all__ = [
     "GRAPH_FORMAT",
@@ -85,6 +89,8 @@ class SymptomEdge:
     symptom: str
     count: int
     weight: float
+    source: str = "notes"
+    """``notes`` for edges mined from real notes; ``llm:<model>`` for edges a served model gave (``kg expand``)."""
 
 
 class MedicalKG:
@@ -151,16 +157,41 @@ class MedicalKG:
                 leaves.append(code)
         return leaves
 
+    def _own_or_category(self, code: str, relation: str) -> str:
+        """The node whose ``relation`` edges describe ``code``: its own when real notes gave it some, else its
+        category's (corpora coded at the category level, such as RuMedTop3, give categories only)."""
+        node = self._node(code)
+        if self.graph.nodes[node]["level"] == "code" and any(
+            d["relation"] == relation for _, _, d in self.graph.out_edges(node, data=True)
+        ):
+            return node
+        return f"icd:{self.category_of(code)}"
+
     def symptoms(self, code: str, top: int | None = None) -> list[SymptomEdge]:
-        """The symptoms of a code's category, by decreasing weight."""
-        node = f"icd:{self.category_of(code)}"
+        """The symptoms of a code (its own when notes coded with it gave some, else its category's), by weight."""
+        node = self._own_or_category(code, "has_symptom")
         edges = [
-            SymptomEdge(self.graph.nodes[v]["name"], d["count"], d["weight"])
+            SymptomEdge(self.graph.nodes[v]["name"], d["count"], d["weight"], d.get("source", "notes"))
             for _, v, d in self.graph.out_edges(node, data=True)
             if d["relation"] == "has_symptom"
         ]
         edges.sort(key=lambda e: (-e.weight, e.symptom))
         return edges[:top] if top else edges
+
+    def has_own(self, code: str, relation: str = "has_symptom") -> bool:
+        """Whether a code below category level has its own ``relation`` edges (from notes coded with it)."""
+        node = self._node(code)
+        return self.graph.nodes[node]["level"] == "code" and self._own_or_category(code, relation) == node
+
+    def code_notes(self, category: str) -> dict[str, int]:
+        """How many real notes each code finer than ``category`` has of its own: ``{code: notes}``."""
+        out: Counter[str] = Counter()
+        for _, v, d in self.graph.out_edges(f"icd:{self.category_of(category)}", data=True):
+            if d["relation"] == "has_example":
+                code = self.graph.nodes[v].get("code", "")
+                if len(code) > 3 and f"icd:{code}" in self.graph:
+                    out[code] += 1
+        return dict(sorted(out.items()))
 
     def related(self, code: str) -> list[tuple[str, float]]:
         """Categories with the most similar symptom profiles: ``(code, cosine similarity)``, most similar first."""
@@ -187,13 +218,28 @@ class MedicalKG:
         return self._cooccurrence.get(self.category_of(code), {})
 
     def examples(self, code: str) -> list[dict[str, str]]:
-        """The real notes linked to a code's category: ``{"id", "text"}``."""
-        node = f"icd:{self.category_of(code)}"
+        """The real notes of a code (its own when notes are coded with it, else its category's):
+        ``{"id", "text", "code"}``."""
+        node = self._own_or_category(code, "has_example")
         return [
-            {"id": self.graph.nodes[v]["note_id"], "text": self.graph.nodes[v]["text"]}
+            {"id": n["note_id"], "text": n["text"], "code": n.get("code", "")}
             for _, v, d in self.graph.out_edges(node, data=True)
             if d["relation"] == "has_example"
+            for n in (self.graph.nodes[v],)
         ]
+
+    def notes(self) -> list[dict[str, str]]:
+        """Every real note the graph holds: ``{"id", "text", "code"}`` (the code as the corpus gave it)."""
+        return [
+            {"id": d["note_id"], "text": d["text"], "code": d.get("code", "")}
+            for _, d in self.graph.nodes(data=True)
+            if d.get("kind") == "note"
+        ]
+
+    @property
+    def corpus(self) -> dict[str, Any] | None:
+        """What the graph records of a user's corpus (name, size, fingerprint); ``None`` for RuMedTop3's."""
+        return self.meta.get("corpus")
 
     def categories(self) -> list[str]:
         """Categories that have at least one symptom and one real example (the ones tasks can be drawn from)."""
@@ -233,7 +279,11 @@ class MedicalKG:
 
     def _example_categories(self) -> list[str]:
         return sorted(
-            {self.graph.nodes[u]["code"] for u, _, d in self.graph.edges(data=True) if d["relation"] == "has_example"}
+            {
+                self.graph.nodes[u]["code"]
+                for u, _, d in self.graph.edges(data=True)
+                if d["relation"] == "has_example" and self.graph.nodes[u]["level"] == "category"
+            }
         )
 
     def fingerprint(self) -> str:
@@ -359,12 +409,19 @@ def build_fingerprint(
     return {**key, "fingerprint": _sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode("utf-8"))}
 
 
-def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]] | None = None) -> MedicalKG:
-    """Build the graph from the packaged МКБ-10 directory and RuMedTop3 train notes.
+def build_graph(
+    config: KGBuildConfig | None = None, notes: list[dict[str, str]] | None = None, corpus: Corpus | None = None
+) -> MedicalKG:
+    """Build the graph from the packaged МКБ-10 directory and real notes (RuMedTop3 train unless others are given).
+
+    A note coded finer than its category (``I21.0``) keeps its code: it is an example of its code and of its
+    category, and its symptoms count for both, so codes get their own symptom edges and categories the roll-up.
 
     Args:
         config: build options.
         notes: real notes ``{"id", "text", "code"}``; the packaged RuMedTop3 train split when ``None``.
+        corpus: a loaded :class:`~medsyn.corpus.Corpus` (its notes, name and size go into the graph's meta);
+            ``rumedtop3:train`` builds the default graph.
 
     Returns:
         The built graph (not yet saved).
@@ -378,9 +435,14 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
     config = config or KGBuildConfig()
     if config.extractor not in EXTRACTORS:
         raise GraphFormatError(f"unknown extractor {config.extractor!r}; available: {sorted(EXTRACTORS)}")
+    if corpus is not None and corpus.source != DEFAULT_NOTES:
+        notes = corpus.notes
+    elif corpus is not None:
+        corpus = None  # the packaged default: the same graph as a build with no notes given
     start = time.perf_counter()
     icd = load_icd10()
     fingerprint = build_fingerprint(config, notes)
+    notes_default = notes is None
     notes = notes if notes is not None else load_rumedtop3("train")
     graph = nx.MultiDiGraph()
     for entry in icd.entries.values():
@@ -394,21 +456,28 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
     extractor = EXTRACTORS[config.extractor](lexicon)
 
     counts: dict[str, Counter[str]] = defaultdict(Counter)
+    code_counts: dict[str, Counter[str]] = defaultdict(Counter)  # per code finer than its category
     pairs: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
     n_notes: Counter[str] = Counter()
     skipped = 0
     for note in tqdm(notes, desc="extracting symptoms", unit="note", mininterval=1.0):
-        code = normalize_code(note["code"])[:3]
+        full = normalize_code(note["code"])
+        code = full[:3]
         if f"icd:{code}" not in graph:
             skipped += 1
             continue
         n_notes[code] += 1
         note_node = f"note:{note['id']}"
-        graph.add_node(note_node, kind="note", note_id=note["id"], text=note["text"], code=code)
+        fine = len(full) > 3 and f"icd:{full}" in graph
+        graph.add_node(note_node, kind="note", note_id=note["id"], text=note["text"], code=full if fine else code)
         graph.add_edge(f"icd:{code}", note_node, relation="has_example")
         found = sorted(set(extractor.extract(note["text"])))
         counts[code].update(found)
         pairs[code].update(itertools.combinations(found, 2))
+        if fine:
+            graph.add_edge(f"icd:{full}", note_node, relation="has_example")
+            n_notes[full] += 1
+            code_counts[full].update(found)
     if skipped:
         logger.warning("%d notes had codes that are not in the ICD-10 directory and were skipped", skipped)
 
@@ -423,6 +492,13 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
                 f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
             )
 
+    for code, per in code_counts.items():  # a code's own symptoms, weighted against the categories' spread
+        for symptom, count in per.items():
+            weight = (count / n_notes[code]) * math.log(1 + n_cat / df[symptom])
+            graph.add_edge(
+                f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
+            )
+
     for code, per in pairs.items():
         for (a, b), count in per.items():
             graph.add_edge(f"symptom:{a}", f"symptom:{b}", key=code, relation="co_occurs", category=code, count=count)
@@ -432,7 +508,7 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sources": {
             "icd10": "МКБ-10, Russian Ministry of Health reference directory 1.2.643.5.1.13.13.11.1005 v2.27 (MIT)",
-            "notes": "RuMedTop3 train, RuMedBench (Apache-2.0)",
+            "notes": "RuMedTop3 train, RuMedBench (Apache-2.0)" if notes_default else f"{len(notes)} notes given",
             "seed_lexicon": "RuMedSymptomRec symptom names, RuMedBench (Apache-2.0)",
         },
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
@@ -440,6 +516,9 @@ def build_graph(config: KGBuildConfig | None = None, notes: list[dict[str, str]]
         "lexicon": lexicon,
         "build_seconds": round(time.perf_counter() - start, 2),
     }
+    if corpus is not None:
+        meta["sources"]["notes"] = f"{corpus.name}: {corpus.report.kept:,} notes, {len(corpus.report.per_code)} codes"
+        meta["corpus"] = corpus.describe()
     kg = MedicalKG(graph, meta)
     logger.info("built graph: %s", kg.stats())
     return kg

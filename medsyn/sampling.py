@@ -199,6 +199,9 @@ class TaskSampler:
             available = wanted
         self.categories = available
         self._codes = {c: codes_filter(kg.leaf_codes(c), codes) for c in self.categories}
+        # codes that real notes give finer than their category: tasks pick among them by their own notes
+        self._own_edges: dict[str, list[SymptomEdge] | None] = {}
+        self._coded = {c: coded for c in self.categories if (coded := _coded_codes(kg.code_notes(c), codes))}
         self._parts_cache: dict[str, tuple[list[SymptomEdge], dict[frozenset[str], int], list[dict[str, str]]]] = {}
 
     def weights(self) -> dict[str, float]:
@@ -235,8 +238,16 @@ class TaskSampler:
     def task(self, category: str, k: int) -> Task:
         """The ``k``-th task of a category (deterministic for a given seed)."""
         rng = random.Random(f"{self.seed}:{category}:{k}")
-        code = rng.choice(self._codes[category])
         edges, cooccurrence, styles = self._parts(category)
+        if category in self._coded:  # a code by its share of the category's coded notes, with its own symptoms
+            codes, counts = zip(*self._coded[category].items())
+            code = rng.choices(codes, weights=counts)[0]
+            if code not in self._own_edges:
+                self._own_edges[code] = self.kg.symptoms(code) if self.kg.has_own(code) else None
+            edges = self._own_edges[code] or edges
+            styles = [e for e in styles if e["code"] == code] or styles
+        else:
+            code = rng.choice(self._codes[category])
         n_symptoms = min(rng.randint(self.min_symptoms, self.max_symptoms), len(edges))
         symptoms = draw_symptoms(edges, cooccurrence, n_symptoms, rng)
         example = rng.choice(styles)
@@ -295,6 +306,13 @@ class TaskSampler:
             order = sorted(((k + 0.5) / m, c, k) for c, m in counts.items() for k in range(m))
             return [self.task(c, k) for _, c, k in order]
         return [self.task(c, k) for c in sorted(counts) for k in range(counts[c])]
+
+
+def _coded_codes(coded: dict[str, int], codes: list[str] | None) -> dict[str, int]:
+    """The coded notes' codes to draw from: those asked for (or under them); none when none is asked for."""
+    if not codes:
+        return coded
+    return {c: n for c, n in coded.items() if any(c == q or c.startswith(q + ".") or q.startswith(c) for q in codes)}
 
 
 def codes_filter(leaves: list[str], codes: list[str] | None) -> list[str]:

@@ -168,6 +168,16 @@ def is_known_word(word: str) -> bool:
     return "Abbr" not in tag and "Name" not in tag
 
 
+@lru_cache(maxsize=50_000)
+def name_tags(word: str) -> frozenset[str]:
+    """Which of ``Name``, ``Surn``, ``Patr`` pymorphy3 gives any reading of ``word``; ``{"unknown"}`` for a word it
+    does not know (most rare surnames), empty for an ordinary dictionary word."""
+    word = word.lower()
+    if not _morph().word_is_known(word):
+        return frozenset({"unknown"})
+    return frozenset(g for p in _morph().parse(word) for g in ("Name", "Surn", "Patr") if g in p.tag)
+
+
 def lemma(token: str) -> str:
     """The pymorphy3 normal form of one token (the token itself for Latin words and numbers)."""
     return _analyse(token.lower())[0]

@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
         "medsyn.icd10",
         "medsyn.text",
         "medsyn.data",
+        "medsyn.corpus",
         "medsyn.extract",
         "medsyn.models",
         "medsyn.demographics",

@@ -38,22 +38,18 @@ DEFAULT_FILL_RARE_TO = 30
 
 
 def load_source(source: str) -> list[dict]:
-    """Notes from ``rumedtop3:train`` / ``rumedtop3:dev`` (the packaged splits), ``medsyn-reference:gpt4`` (the
-    MedSyn paper's GPT-4 notes, packaged), a RuMedTop3 JSONL or a dataset folder (generated, in progress or released).
+    """Notes from a notes source (:mod:`medsyn.corpus`: ``rumedtop3:train|dev``, ``medsyn-reference:gpt4``, a
+    ``.jsonl``/``.csv``/``.tsv``/``.parquet`` file or folder of them, a Hub dataset id) or from a dataset folder that
+    medsyn wrote (generated, in progress or released). Codes are cut to their category, the level the evaluations
+    score at.
     """
-    from medsyn.data import load_reference, load_rumedtop3
-    from medsyn.job import load_notes
+    from medsyn.corpus import load_corpus
+    from medsyn.job import JOB_FILE, load_notes
 
-    if source.startswith("rumedtop3:"):
-        return load_rumedtop3(source.split(":", 1)[1])
-    if source.startswith("medsyn-reference:"):
-        return load_reference(source.split(":", 1)[1])
-    if not Path(source).exists():
-        raise ConfigError(
-            f"notes source {source!r} does not exist; give rumedtop3:train|dev, medsyn-reference:gpt4, a .jsonl or a "
-            "folder"
-        )
-    return load_notes(source)
+    path = Path(source)
+    if path.is_dir() and any((path / name).exists() for name in (JOB_FILE, "shards", "README.md")):
+        return load_notes(source)
+    return [{**n, "code": n["code"][:3]} for n in load_corpus(source).notes]
 
 
 @dataclass

@@ -80,6 +80,13 @@ def build_kg_release(args: KGReleaseArgs, out: str | Path) -> dict[str, Any]:
     from medsyn.writer import feature
 
     kg = load_graph(args.graph)
+    if kg.corpus:
+        from medsyn.errors import ReleaseError
+
+        raise ReleaseError(
+            f"the graph {args.graph} was built from the notes {kg.corpus.get('name')!r} and holds their text; a graph "
+            "release ships its example notes, so it is refused: release the synthetic notes (medsyn release dataset)"
+        )
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)

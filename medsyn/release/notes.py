@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medsyn.corpus import DEFAULT_NOTES
 from medsyn.errors import ReleaseError
 from medsyn.job import JOB_FILE, SPLITS, fingerprint, read_shards, split_records
 from medsyn.models import public_name
@@ -35,6 +36,8 @@ __all__ = [
     "DatasetReleaseArgs",
     "read_notes_source",
     "privacy_gate",
+    "identity_gate",
+    "real_notes",
     "build_dataset_release",
     "validate_dataset_release",
 ]
@@ -62,6 +65,22 @@ class DatasetReleaseArgs:
         metadata={"help": "a note sharing this share of its word 3-grams with one real note is a near copy"},
     )
     max_lcs_words: int = field(default=15, metadata={"help": "or this many consecutive words with one real note"})
+    drop_identifiers: bool = field(
+        default=False,
+        metadata={
+            "help": "drop notes that hold a phone number, a document number, a date of birth or a name from the real "
+            "notes (recorded in the card) instead of stopping"
+        },
+    )
+    notes: str = field(
+        default=DEFAULT_NOTES,
+        metadata={"help": "the real notes the gate checks against (a notes source; rumedtop3:train checks train+dev)"},
+    )
+    text_column: str | None = field(default=None, metadata={"help": "--notes' text column, when not a usual name"})
+    code_column: str | None = field(default=None, metadata={"help": "--notes' ICD-10 column, when not a usual name"})
+    notes_name: str | None = field(
+        default=None, metadata={"help": "the name the card gives --notes (never a path); the job's name when unset"}
+    )
     classify_run: str | None = field(
         default=None, metadata={"help": "a medsyn eval classify run folder whose results go into the card"}
     )
@@ -124,10 +143,51 @@ def privacy_gate(
     return scores, near
 
 
-def _real_texts() -> list[str]:
-    from medsyn.data import load_rumedtop3
+def identity_gate(rows: list[dict[str, Any]], names: Any) -> dict[str, list[str]]:
+    """The notes that hold what identifies a person: ``{row id: [what was found, masked]}``.
 
-    return [n["text"] for split in ("train", "dev") for n in load_rumedtop3(split)]
+    Args:
+        rows: the notes (``id``, ``note``).
+        names: a :class:`~medsyn.filters.identity.PersonNames` of the real notes' people.
+    """
+    from medsyn.filters.identity import find_identifiers
+
+    hits = {}
+    for row in rows:
+        found = find_identifiers(row["note"]) + names.find(row["note"])
+        if found:
+            hits[row["id"]] = [str(f) for f in found]
+    return hits
+
+
+def real_notes(args: DatasetReleaseArgs, spec: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The real notes the gate checks against, and what the card says of them (``None`` for RuMedTop3).
+
+    RuMedTop3 (the default) means both its splits. A folder generated from a user's notes needs those notes:
+    releasing it with the default is refused, since the gate would not see them.
+    """
+    from medsyn.corpus import load_corpus
+
+    job_notes = spec.get("notes")
+    if args.notes == DEFAULT_NOTES:
+        if job_notes:
+            raise ReleaseError(
+                f"{args.source} was generated from the notes {job_notes.get('name')!r}, not RuMedTop3; pass them "
+                "with --notes FILE so that the privacy gate checks the release against them"
+            )
+        return [n for split in ("train", "dev") for n in load_corpus(f"rumedtop3:{split}", log=False).notes], None
+    corpus = load_corpus(args.notes, args.text_column, args.code_column, name=args.notes_name)
+    if job_notes and job_notes.get("fingerprint") != corpus.fingerprint:
+        logger.warning(
+            "--notes differ from the notes the job was generated from (fingerprint %s, these %s); the gate checks "
+            "against the ones given",
+            job_notes.get("fingerprint"),
+            corpus.fingerprint,
+        )
+    name = args.notes_name or (job_notes or {}).get("name") or corpus.card_name
+    chars = sorted(len(n["text"]) for n in corpus.notes)
+    described = {"name": name, "fingerprint": corpus.fingerprint, "chars_median": chars[len(chars) // 2]}
+    return corpus.notes, described
 
 
 # -- building --------------------------------------------------------------------------------------------------------
@@ -168,17 +228,29 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     notes = groups["default"] + groups["rejected"]
     if not groups["default"]:
         raise ReleaseError(f"{args.source} holds no kept note; there is nothing to release")
-    real = _real_texts()
-    scores, near = privacy_gate(notes, real, args.max_copy_score, args.max_lcs_words)
+    from medsyn.filters.identity import PersonNames
+
+    real, described = real_notes(args, spec)
+    real_name = described["name"] if described else "RuMedTop3"
+    scores, near = privacy_gate(notes, [n["text"] for n in real], args.max_copy_score, args.max_lcs_words)
     if near and not args.drop_near_copies:
         raise ReleaseError(
-            f"{len(near)} notes nearly copy a real RuMedTop3 note: {near[:20]}{' …' if len(near) > 20 else ''}. "
+            f"{len(near)} notes nearly copy a real {real_name} note: {near[:20]}{' …' if len(near) > 20 else ''}. "
             "Real text never ships: pass --drop_near_copies to leave them out (the card records it)"
+        )
+    identities = identity_gate(notes, PersonNames.from_texts(n["text"] for n in real))
+    if identities and not args.drop_identifiers:
+        shown = "; ".join(f"{i}: {', '.join(found)}" for i, found in list(identities.items())[:10])
+        raise ReleaseError(
+            f"{len(identities)} notes hold what identifies a person: {shown}{' …' if len(identities) > 10 else ''}. "
+            "Pass --drop_identifiers to leave them out (the card records it)"
         )
     for row, score in zip(notes, scores):
         row["copy_score"] = score
-    dropped = set(near)
+    dropped = set(near) | set(identities)
     groups = {k: [r for r in v if r["id"] not in dropped] for k, v in groups.items()}
+    if described:
+        spec = {**spec, "notes": {**spec.get("notes", {}), **described}}
     # a model given as a local folder is named by the folder, never by a path on the machine that generated
     for rows in groups.values():
         for row in rows:
@@ -203,13 +275,16 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     if config:
         (out / "medsyn_config.yaml").write_text(config, encoding="utf-8")
     kept = groups["default"]
-    train = load_rumedtop3("train")
-    quality = _quality(out, kept, train)
-    plots = _plots(out, kept, train)
+    if not kept:
+        raise ReleaseError("every kept note was left out by the privacy gate; there is nothing to release")
+    train = load_rumedtop3("train") if described is None else real
+    quality = _quality(out, kept, train, holdout=described is None)
+    plots = _plots(out, kept, train, real_name if described else "RuMedTop3 train")
     classify = _classify(args.classify_run)
     stats = {
         "counts": {name: len(rows) for name, rows in groups.items()},
-        "near_copies_dropped": sorted(dropped),
+        "near_copies_dropped": sorted(near),
+        "identifiers_dropped": sorted(identities),
         "copy_score_max": max((r["copy_score"] for r in kept), default=0.0),
         "quality": quality,
         "classify": classify,
@@ -237,7 +312,8 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         plots=plots,
         quality=quality,
         classify=_classify_tables(classify),
-        near_copies_dropped=sorted(dropped),
+        near_copies_dropped=sorted(near),
+        identifiers_dropped=sorted(identities),
     )
     (out / "README.md").write_text(card, encoding="utf-8")
     return stats
@@ -252,7 +328,9 @@ def _classify_tables(classify: dict[str, Any] | None) -> dict[str, str] | None:
     return {"run": classify["run"], "table": classify_table(summary), "gains": gain_table(summary)}
 
 
-def _quality(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]]) -> dict[str, Any]:
+def _quality(
+    out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]], holdout: bool = True
+) -> dict[str, Any]:
     """``medsyn eval quality`` on the kept notes, written to ``quality/``."""
     from medsyn.data import load_rumedtop3
     from medsyn.eval.quality import evaluate_quality
@@ -264,7 +342,9 @@ def _quality(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]])
          "example": by_id.get(r.get("example_id"))}
         for r in kept
     ]  # fmt: skip
-    report, per_note = evaluate_quality(synthetic, train, holdout=load_rumedtop3("dev"), self_bleu_sample=500)
+    report, per_note = evaluate_quality(
+        synthetic, train, holdout=load_rumedtop3("dev") if holdout else None, self_bleu_sample=500
+    )
     (out / "quality").mkdir(exist_ok=True)
     report["copying"]["examples"] = [  # the quoted pairs would carry real text
         {k: v for k, v in e.items() if k in ("id", "copy_score", "lcs", "real_id")}
@@ -275,16 +355,16 @@ def _quality(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]])
     return report
 
 
-def _plots(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]]) -> list[str]:
+def _plots(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]], real_name: str) -> list[str]:
     """Notes per category against real notes per category."""
     from medsyn.plots import pyplot
 
     plt = pyplot()
-    syn, real = Counter(r["category"] for r in kept), Counter(n["code"] for n in train)
+    syn, real = Counter(r["category"] for r in kept), Counter(n["code"][:3] for n in train)
     codes = sorted(set(syn) | set(real), key=lambda c: (-real[c], c))
     fig, ax = plt.subplots(figsize=(14, 4))
     xs = range(len(codes))
-    ax.bar([x - 0.2 for x in xs], [real[c] for c in codes], width=0.4, label="real (RuMedTop3 train)")
+    ax.bar([x - 0.2 for x in xs], [real[c] for c in codes], width=0.4, label=f"real ({real_name})")
     ax.bar([x + 0.2 for x in xs], [syn[c] for c in codes], width=0.4, label="synthetic (this dataset)")
     ax.set_yscale("log")
     ax.set_xticks(list(xs), codes, rotation=90, fontsize=6)

@@ -156,7 +156,7 @@ def test_a_release_folder_is_read_with_load_dataset(tmp_path, small_split):
     notes = load_source(str(tmp_path / "rel"))
     assert [n["code"] for n in notes] == [n["code"] for n in train[:7]] and notes[0]["id"] == "x0"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="holds no data files"):
+    with pytest.raises(ValueError, match="holds no notes files"):
         load_source(str(tmp_path / "empty"))
 
 
