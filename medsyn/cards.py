@@ -264,13 +264,15 @@ def _real_notes(spec: dict[str, Any]) -> dict[str, Any]:
     """How the card names the real notes behind a job: RuMedTop3's splits, or a user's notes by the name given."""
     own = spec.get("notes")
     if own:
-        name = own.get("name") or "private notes"
+        name = f"«{own.get('name') or 'private notes'}»"
         return {
             "packaged": False,
-            "name": name,
-            "train": "",
+            "note": f"real note of {name}",
             "scope": "",
-            "reference": "",
+            "notes": f"real notes of {name}",
+            "source": f"the notes of {name}",
+            "against": f"the notes of {name}",
+            "mention": f"the real notes of {name}",
             "licence": f"{name}, the notes of whoever made this dataset; they do not ship, only notes generated from them",
             "chars_median": own.get("chars_median", 0),
         }
@@ -278,10 +280,12 @@ def _real_notes(spec: dict[str, Any]) -> dict[str, Any]:
 
     return {
         "packaged": True,
-        "name": "RuMedTop3",
-        "train": " train",
+        "note": "real RuMedTop3 note",
         "scope": " (train and dev)",
-        "reference": " (dev as the real-vs-real reference)",
+        "notes": "real RuMedTop3 train notes",
+        "source": "RuMedTop3 train notes",
+        "against": "RuMedTop3 train (dev as the real-vs-real reference)",
+        "mention": "real RuMedTop3 notes",
         "licence": "RuMedTop3 (RuMedBench, Apache-2.0)",
         "chars_median": statistics.median(len(n["text"]) for n in load_rumedtop3("train")),
     }

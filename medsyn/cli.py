@@ -3,6 +3,8 @@
     medsyn kg build [--out PATH]            build the knowledge graph (default location unless --out)
     medsyn kg show CODE [--top K] [--plot PNG]
     medsyn kg stats [--plot PNG]
+    medsyn kg build --notes FILE [--notes_name NAME]   the graph of your own notes
+    medsyn kg expand --endpoint URL --codes I21 I50     symptoms from a served model for codes no note covers
     medsyn generate --n N --out DIR --seed S [--model ID_OR_PATH] [--adapter PATH] [--config YAML]
     medsyn generate --endpoint URL [--endpoint URL2 …] [--model SERVED_NAME] [--max_concurrency N]
     medsyn serve [--port 8000] [--host 127.0.0.1]
@@ -84,8 +86,11 @@ def _kg(argv: Sequence[str]) -> int:
     from medsyn.kg import KGBuildConfig, MedicalKG, build_graph, load_graph
     from medsyn.paths import default_graph_path
 
+    if argv and argv[0] == "expand":
+        return _kg_expand(argv[1:])
     parser = argparse.ArgumentParser(prog="medsyn kg", description="Build and inspect the medical knowledge graph")
     sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("expand", help="symptoms from a served model for codes no real note covers (see expand --help)")
     b = sub.add_parser("build", help="build the graph from real notes (RuMedTop3 train unless --notes)")
     b.add_argument("--out", default=None, help=f"graph file (default: {default_graph_path()})")
     for f in dataclasses.fields(KGBuildConfig) + dataclasses.fields(NotesArgs):
@@ -125,6 +130,18 @@ def _kg(argv: Sequence[str]) -> int:
         from medsyn.plots import plot_graph_stats
 
         print(f"plot written to {plot_graph_stats(kg, args.plot)}")
+    return 0
+
+
+def _kg_expand(argv: Sequence[str]) -> int:
+    from medsyn.config import parse_args
+    from medsyn.expand import ExpandArgs, expand_graph
+
+    (args,) = parse_args(
+        [ExpandArgs], argv, description="Ask a served model for the complaints of codes", prog="medsyn kg expand"
+    )
+    for code, symptoms in expand_graph(args).items():
+        print(f"{code}: {', '.join(symptoms)}")
     return 0
 
 

@@ -171,7 +171,7 @@ class MedicalKG:
         """The symptoms of a code (its own when notes coded with it gave some, else its category's), by weight."""
         node = self._own_or_category(code, "has_symptom")
         edges = [
-            SymptomEdge(self.graph.nodes[v]["name"], d["count"], d["weight"], d.get("source", "notes"))
+            SymptomEdge(self.graph.nodes[v]["name"], d["count"], d["weight"], d.get("origin", "notes"))
             for _, v, d in self.graph.out_edges(node, data=True)
             if d["relation"] == "has_symptom"
         ]
@@ -182,6 +182,64 @@ class MedicalKG:
         """Whether a code below category level has its own ``relation`` edges (from notes coded with it)."""
         node = self._node(code)
         return self.graph.nodes[node]["level"] == "code" and self._own_or_category(code, relation) == node
+
+    def mined_symptoms(self, code: str) -> list[SymptomEdge]:
+        """The symptoms of a code that real notes gave (its own or its category's), not those a model was asked."""
+        return [e for e in self.symptoms(code) if e.source == "notes"]
+
+    def add_model_symptoms(self, code: str, symptoms: list[str], source: str) -> list[str]:
+        """Link a code to symptoms a served model named (``medsyn kg expand``), in rank order; returns their names.
+
+        A symptom with the concept keys of a known one (the lexicon, the graph's symptom nodes) takes that name,
+        else it becomes a new symptom node. Edges carry ``source`` (``llm:<model>``), ``count`` 0 (no real note) and
+        the rank weight ``1 / (1 + rank)``. A code below category level lends them to its category too when the
+        category has no symptoms of its own, so that tasks can be drawn for it. Asking again replaces what the same
+        source gave before.
+        """
+        from medsyn.text import phrase_keys
+
+        node = self._node(code)
+        targets = [node]
+        category = f"icd:{self.category_of(code)}"
+        if category != node and not any(
+            d["relation"] == "has_symptom" and d.get("origin", "notes") == "notes"
+            for _, _, d in self.graph.out_edges(category, data=True)
+        ):
+            targets.append(category)
+        known = {phrase_keys(n): n for n in self.meta.get("lexicon", [])}
+        known |= {
+            phrase_keys(d["name"]): d["name"] for _, d in self.graph.nodes(data=True) if d.get("kind") == "symptom"
+        }
+        for target in targets:
+            stale = [
+                (u, v, k)
+                for u, v, k, d in self.graph.out_edges(target, keys=True, data=True)
+                if d["relation"] == "has_symptom" and d.get("origin") == source
+            ]
+            self.graph.remove_edges_from(stale)
+        names: list[str] = []
+        for rank, symptom in enumerate(symptoms):
+            name = known.get(phrase_keys(symptom), symptom)
+            if name in names:
+                continue
+            self.graph.add_node(f"symptom:{name}", kind="symptom", name=name)
+            for target in targets:
+                linked = any(
+                    v == f"symptom:{name}" and d["relation"] == "has_symptom"
+                    for _, v, d in self.graph.out_edges(target, data=True)
+                )
+                if not linked:
+                    self.graph.add_edge(
+                        target,
+                        f"symptom:{name}",
+                        relation="has_symptom",
+                        count=0,
+                        weight=round(1.0 / (1 + rank), 6),
+                        origin=source,
+                    )
+            names.append(name)
+        self.meta.setdefault("expanded", {})[self.entry(code)["code"]] = {"source": source, "symptoms": names}
+        return names
 
     def code_notes(self, category: str) -> dict[str, int]:
         """How many real notes each code finer than ``category`` has of its own: ``{code: notes}``."""
@@ -242,13 +300,16 @@ class MedicalKG:
         return self.meta.get("corpus")
 
     def categories(self) -> list[str]:
-        """Categories that have at least one symptom and one real example (the ones tasks can be drawn from)."""
+        """Categories tasks can be drawn from: those with a symptom and a real example, and those whose symptoms a
+        served model named (``medsyn kg expand``; they have no example)."""
         out = []
         for node, data in self.graph.nodes(data=True):
             if data.get("level") != "category":
                 continue
-            relations = Counter(d["relation"] for _, _, d in self.graph.out_edges(node, data=True))
-            if relations["has_symptom"] and relations["has_example"]:
+            edges = [d for _, _, d in self.graph.out_edges(node, data=True)]
+            relations = Counter(d["relation"] for d in edges)
+            asked = any(d["relation"] == "has_symptom" and d.get("origin", "notes") != "notes" for d in edges)
+            if relations["has_symptom"] and (relations["has_example"] or asked):
                 out.append(data["code"])
         return sorted(out)
 

@@ -206,7 +206,15 @@ class TaskSampler:
 
     def weights(self) -> dict[str, float]:
         """``w(C)`` for every category."""
-        return {c: category_weight(len(self.kg.symptoms(c)), len(self.kg.examples(c))) for c in self.categories}
+        # a category whose symptoms a model named has no real example; it counts as one, or it could never be drawn
+        return {
+            c: category_weight(len(self.kg.symptoms(c)), max(len(self.kg.examples(c)), 1) if self._asked(c) else
+                               len(self.kg.examples(c)))
+            for c in self.categories
+        }  # fmt: skip
+
+    def _asked(self, category: str) -> bool:
+        return any(e.source != "notes" for e in self.kg.symptoms(category))
 
     def gaps(self) -> dict[str, int]:
         """Targeting: how many notes each category lacks to reach ``fill_rare_to`` real ones (empty when off)."""
@@ -250,7 +258,7 @@ class TaskSampler:
             code = rng.choice(self._codes[category])
         n_symptoms = min(rng.randint(self.min_symptoms, self.max_symptoms), len(edges))
         symptoms = draw_symptoms(edges, cooccurrence, n_symptoms, rng)
-        example = rng.choice(styles)
+        example = rng.choice(styles) if styles else {"id": "", "text": ""}  # a code known only from a model
         sex, age = sample_demographics(rng, code)
         digest = hashlib.sha1(f"{self.seed}:{category}:{k}".encode()).hexdigest()[:10]
         return Task(

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("medsyn.kg",),
     ("medsyn.sampling", "medsyn.prompts", "medsyn.backends", "medsyn.filters", "medsyn.plots"),
     ("medsyn.generator", "medsyn.job", "medsyn.sharding", "medsyn.writer"),
-    ("medsyn.pipeline", "medsyn.eval", "medsyn.finetune", "medsyn.release"),
+    ("medsyn.pipeline", "medsyn.expand", "medsyn.eval", "medsyn.finetune", "medsyn.release"),
     ("medsyn.cli", "medsyn.space", "medsyn.serving", "medsyn.__main__"),
 ]
 

@@ -32,8 +32,22 @@ class InstructionDataArgs:
         default=20, metadata={"help": "drop rows whose output (the note, or its rest) is shorter than this"}
     )
     max_notes: int | None = field(default=None, metadata={"help": "use only the first N notes of each split"})
+    notes: str | None = field(
+        default=None,
+        metadata={
+            "help": "your own notes instead of RuMedTop3 (a notes source: a .jsonl/.csv/.tsv/.parquet file, a "
+            "folder, a Hub id); split into train and dev by --dev_fraction"
+        },
+    )
+    text_column: str | None = field(default=None, metadata={"help": "--notes' text column, when not a usual name"})
+    code_column: str | None = field(default=None, metadata={"help": "--notes' ICD-10 column, when not a usual name"})
+    dev_fraction: float = field(
+        default=0.1, metadata={"help": "with --notes: the share of notes (by a hash of their id) held out as dev"}
+    )
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise ConfigError(f"dev_fraction must be between 0 and 1, got {self.dev_fraction}")
         bad = [s for s in self.splits if s not in ("train", "dev")]
         if bad or not self.splits:
             raise ConfigError(f"splits must be a non-empty subset of ['train', 'dev'], got {self.splits}")

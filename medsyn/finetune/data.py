@@ -84,6 +84,7 @@ def build_instruction_rows(
         # Draw demographics and the continuation coin for every note, kept or not, so that one note's fate does
         # not shift the random stream of all the notes after it.
         sex, age = sample_demographics(rng, note.get("code"))
+        sex, age = note.get("sex") or sex, note.get("age", age)  # a corpus that records the patient says who it was
         wants_continue = rng.random() < continue_fraction
         if len(text) < min_output_chars:
             counts["dropped_short_output"] += 1
@@ -124,7 +125,7 @@ def build_instruction_rows(
 CARD = """---
 language:
 - ru
-license: apache-2.0
+license: {license}
 task_categories:
 - text-generation
 tags:
@@ -139,10 +140,10 @@ configs:
 
 # Russian clinical-note instructions (medsyn)
 
-Real outpatient notes from RuMedTop3 in the MedSyn instruction form (arXiv 2408.02056):
+{source_line} in the MedSyn instruction form (arXiv 2408.02056):
 
 * `instruction`: «{write}» or, for continuation rows, «{cont}»
-* `input`: the patient line (sex and age sampled with a fixed seed, as RuMedTop3 has none; complaints found in the
+* `input`: the patient line (sex and age as the notes record them, else sampled with a fixed seed; complaints found in the
   note by the medsyn knowledge graph's symptom extractor); continuation rows add the start of the note.
 * `output`: the real note, or its rest.
 
@@ -190,16 +191,24 @@ def write_instruction_dataset(
     for split, rows in splits.items():
         table += f"| {split} | {len(rows)} | " + " | ".join(str(counts[split][k]) for k in keys) + " |\n"
     argv = ["medsyn", "data", "instructions"]
+    own = bool(config.get("notes"))
     for k, v in config.items():
         if v is not None:
+            v = "NOTES" if k == "notes" else v  # a path names a machine and can name a hospital
             argv += [f"--{k}", *map(str, v if isinstance(v, list) else [v])]
     card = CARD.format(
+        license="other" if own else "apache-2.0",
+        source_line=(
+            "Real notes of the corpus given with `--notes` (they are real text: keep this folder private)"
+            if own
+            else "Real outpatient notes from RuMedTop3"
+        ),
         data_files=data_files,
         write=INSTRUCTION_WRITE,
         cont=INSTRUCTION_CONTINUE,
         table=table,
         command=shlex.join(argv),
-        config=json.dumps(config, ensure_ascii=False, indent=2),
+        config=json.dumps({**config, "notes": "NOTES"} if own else config, ensure_ascii=False, indent=2),
     )
     (out / "README.md").write_text(card, encoding="utf-8")
     (out / "config.json").write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -220,8 +229,20 @@ def load_instruction_split(dataset: str | Path, split: str) -> list[dict[str, An
     return pq.read_table(path).to_pylist()
 
 
+def split_notes(notes: list[dict[str, Any]], dev_fraction: float) -> dict[str, list[dict[str, Any]]]:
+    """``{"train", "dev"}`` of a user's notes: a note is dev when the hash of its id falls below ``dev_fraction``,
+    so the split does not move when notes are added."""
+    import hashlib
+
+    out: dict[str, list[dict[str, Any]]] = {"train": [], "dev": []}
+    for note in notes:
+        bucket = int(hashlib.sha256(str(note["id"]).encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+        out["dev" if bucket < dev_fraction else "train"].append(note)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``medsyn data instructions``: build the instruction dataset from RuMedTop3."""
+    """``medsyn data instructions``: build the instruction dataset from real notes (RuMedTop3 unless --notes)."""
     from medsyn.data import load_rumedtop3
     from medsyn.kg import load_graph
     from medsyn.paths import staged_dir
@@ -231,9 +252,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logger.info("seed %d; config %s", args.seed, json.dumps(config, ensure_ascii=False))
     extractor = load_graph(args.graph).extractor()
     rng = random.Random(args.seed)
+    own = None
+    if args.notes:
+        from medsyn.corpus import load_corpus
+
+        own = split_notes(load_corpus(args.notes, args.text_column, args.code_column).notes, args.dev_fraction)
     splits, counts = {}, {}
     for split in args.splits:
-        notes = load_rumedtop3(split)[: args.max_notes]
+        notes = (own[split] if own is not None else load_rumedtop3(split))[: args.max_notes]
         splits[split], counts[split] = build_instruction_rows(
             notes, extractor, rng, args.continue_fraction, args.min_output_chars
         )

@@ -127,6 +127,8 @@ class SimulatedEngine(_Server):
         tokens_per_s: decode speed of one request (requests do not slow each other, as under batching).
         jitter: each request takes its time times a factor drawn uniformly from ``1 ± jitter`` (from its seed, so
             the same request takes the same time): real engines do not finish a batch's requests all at once.
+        script: scripted answers: a request whose prompt holds a key gets that key's text instead of the
+            simulated words (``--script FILE``, a JSON object).
     """
 
     def __init__(
@@ -137,10 +139,12 @@ class SimulatedEngine(_Server):
         tokens_per_s: float = 200.0,
         chat_template: bool = True,
         jitter: float = 0.0,
+        script: dict[str, str] | None = None,
     ) -> None:
         super().__init__(port)
         self.model, self.ttft, self.tokens_per_s = model, ttft, tokens_per_s
         self.chat_template, self.jitter = chat_template, jitter
+        self.script = dict(script or {})
 
     async def handle(self, request: HttpRequest) -> bytes | None:
         if request.method == "GET" and request.path.startswith("/v1/models"):
@@ -163,6 +167,8 @@ class SimulatedEngine(_Server):
         await asyncio.sleep((self.ttft + n / self.tokens_per_s) * factor)
         words = ["жалобы", "на", "боль", "в", "пояснице", "слабость", "кашель", "головная", "температура"]
         text = " ".join(words[b % len(words)] for b in digest[: min(n, 32)])
+        asked = json.dumps(body.get("prompt") or body.get("messages"), ensure_ascii=False)
+        text = next((answer for key, answer in self.script.items() if key in asked), text)
         usage = {"prompt_tokens": len(str(body.get("prompt") or body.get("messages"))) // 4, "completion_tokens": n}
         choice: dict[str, Any] = {"index": 0, "finish_reason": "length"}
         if body.get("stream"):
@@ -264,11 +270,14 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=0.0, help="request times vary by this share either way")
     parser.add_argument("--model", default="sim")
     parser.add_argument("--no_chat_template", action="store_true", help="answer chat requests as a base model")
+    parser.add_argument("--script", help="a JSON object {text in the prompt: the answer to give}")
     args = parser.parse_args()
     if (args.port is None) == (args.fleet is None) or (args.fleet is not None and not args.fleet_file):
         parser.error("give --port PORT for one engine, or --fleet N --fleet_file FILE for many")
     engine = dict(model=args.model, ttft=args.ttft, tokens_per_s=args.tokens_per_s, jitter=args.jitter)
     engine["chat_template"] = not args.no_chat_template
+    if args.script:
+        engine["script"] = json.loads(Path(args.script).read_text(encoding="utf-8"))
 
     async def one() -> None:
         await SimulatedEngine(args.port, **engine).start()

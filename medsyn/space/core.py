@@ -29,6 +29,7 @@ __all__ = ["SpaceConfig", "CodeInfo", "Verdict", "Demo", "highlight", "TEMPLATES
 logger = logging.getLogger(__name__)
 
 TEMPLATES = ("instruction", "example_guided")
+HIDDEN = "(a real note of the private corpus: not shown)"
 MAX_AGE = 120
 MAX_SEED = 2**31 - 1
 _PARAMS = GenerationParams()  # the generator's sampling defaults
@@ -45,7 +46,20 @@ class SpaceConfig:
     )
     dtype: str = field(default="auto", metadata={"help": "auto, bfloat16, float16 or float32"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda… (CUDA if available)"})
-    graph: str | None = field(default=None, metadata={"help": "graph file (default location, built if missing)"})
+    graph: str | None = field(
+        default=None, metadata={"help": "graph file or release (MEDSYN_GRAPH; default location, built if missing)"}
+    )
+    notes: str | None = field(
+        default=None,
+        metadata={"help": "real notes the filter checks against (MEDSYN_NOTES; a notes source); the graph's own"},
+    )
+    show_real_text: bool | None = field(
+        default=None,
+        metadata={
+            "help": "show real notes (style examples, the closest real note) to visitors (MEDSYN_SHOW_REAL_TEXT); "
+            "by default only for RuMedTop3, never for a user's notes"
+        },
+    )
     dataset: str = field(
         default="releases/ru-notes", metadata={"help": "dataset the browser opens first: a folder or a Hub id"}
     )
@@ -72,12 +86,20 @@ class SpaceConfig:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> SpaceConfig:
         """The config from ``MEDSYN_SPACE_MODEL``, ``MEDSYN_SPACE_ADAPTER``, ``MEDSYN_ENDPOINT`` (URLs separated
-        by commas or spaces), ``MEDSYN_SPACE_DATASET``, ``MEDSYN_SPACE_CONCURRENCY`` and ``MEDSYN_SPACE_DTYPE``."""
+        by commas or spaces), ``MEDSYN_SPACE_DATASET``, ``MEDSYN_SPACE_CONCURRENCY``, ``MEDSYN_SPACE_DTYPE``,
+        ``MEDSYN_GRAPH``, ``MEDSYN_NOTES`` and ``MEDSYN_SHOW_REAL_TEXT``."""
         env = dict(os.environ if env is None else env)
         kwargs: dict[str, Any] = {}
         for key, name in (("model", "MODEL"), ("adapter", "ADAPTER"), ("dataset", "DATASET"), ("dtype", "DTYPE")):
             if env.get(f"MEDSYN_SPACE_{name}"):
                 kwargs[key] = env[f"MEDSYN_SPACE_{name}"]
+        for key, name in (("graph", "MEDSYN_GRAPH"), ("notes", "MEDSYN_NOTES")):
+            if env.get(name):
+                kwargs[key] = env[name]
+        if env.get("MEDSYN_SHOW_REAL_TEXT"):
+            from medsyn.config import parse_bool
+
+            kwargs["show_real_text"] = parse_bool(env["MEDSYN_SHOW_REAL_TEXT"])
         if env.get("MEDSYN_ENDPOINT"):
             kwargs["endpoint"] = [u for u in re.split(r"[,\s]+", env["MEDSYN_ENDPOINT"]) if u]
         if env.get("MEDSYN_SPACE_CONCURRENCY"):
@@ -209,6 +231,7 @@ class Demo:
             dtype=c.dtype,
             device=c.device,
             graph=c.graph,
+            notes=c.notes,
             filter=c.filter,
             max_attempts=1,
             batch_size=1,
@@ -291,7 +314,7 @@ class Demo:
             n_examples = 0
         if n_examples == 0:
             return (
-                f"{category} has no real notes in RuMedTop3, so the graph knows no symptoms or style examples for it"
+                f"{category} has no real notes in the graph's corpus, so it knows no symptoms or style examples for it"
             )
         return f"{category} has {n_examples} real notes, but none names a symptom from the graph's lexicon"
 
@@ -433,5 +456,22 @@ class Demo:
         index = generator.note_filter.index
         match = index.query(note, lcs=False) if index is not None else None
         if match is not None:
-            verdict.closest_note = index.real_texts[match.real_index]
+            verdict.closest_note = self.shown(index.real_texts[match.real_index])
         return verdict
+
+    @property
+    def shows_real_text(self) -> bool:
+        """Whether visitors see real notes: RuMedTop3's by default, a user's notes only when the config says so."""
+        if self.config.show_real_text is not None:
+            return self.config.show_real_text
+        return not (self.config.notes or (self.kg is not None and self.kg.corpus))
+
+    def shown(self, real_text: str) -> str:
+        """A real note as visitors see it: itself, or a line saying it is not shown."""
+        return real_text if self.shows_real_text else HIDDEN
+
+    def shown_prompt(self, prompt: str, task: Task) -> str:
+        """The prompt as visitors see it: the style example (a real note) hidden when real text is not shown."""
+        if self.shows_real_text or not task.example_note:
+            return prompt
+        return prompt.replace(task.example_note, HIDDEN)

@@ -186,7 +186,7 @@ class GenerateTab:
         task = self.demo.sample(code, seed)
         info = self.demo.lookup(code)
         options = sorted({*task.symptoms, *(e.symptom for e in info.symptoms)}, key=str.lower)
-        return gr.update(choices=options, value=task.symptoms), task.sex, task.age, task.example_note
+        return gr.update(choices=options, value=task.symptoms), task.sex, task.age, self.demo.shown(task.example_note)
 
     def on_code(self, code: str, seed: float) -> tuple[Any, Any, Any, Any]:
         """After a pick: draw a task for a covered code; leave the fields alone otherwise."""
@@ -203,7 +203,7 @@ class GenerateTab:
         demo = self.demo
         task = demo.make_task(code, symptoms, sex, age, seed)
         generator = demo.generator(template, demo.params(temperature, max_new_tokens), seed)
-        prompt = demo.prompt_text(generator, task)
+        prompt = demo.shown_prompt(demo.prompt_text(generator, task), task)
         yield [], "writing…", "", prompt
         started, pieces, text = time.perf_counter(), 0, ""
         for update in demo.stream(generator, task):
@@ -299,7 +299,7 @@ class GenerateTab:
             elem_id="medsyn-note",
         )
         ui.verdict = gr.Markdown(elem_id="medsyn-verdict")
-        with gr.Accordion("closest real note (RuMedTop3 train)", open=False):
+        with gr.Accordion("closest real note", open=False):
             ui.closest = gr.Textbox(show_label=False, lines=3, interactive=False)
         with gr.Accordion("the exact prompt", open=False):
             ui.prompt = gr.Textbox(show_label=False, lines=8, interactive=False, elem_id="medsyn-prompt")
