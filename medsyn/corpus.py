@@ -285,7 +285,7 @@ def _read_rows(source: str) -> tuple[list[tuple[str, list[Row]]], str]:
                 f"the folder {source} holds no notes files ({', '.join(FILE_SUFFIXES)}); give a file or another folder"
             )
         return [(str(p.relative_to(path)), list(_read_file(p))) for p in files], path.name
-    if _HUB_ID.match(source) and not source.startswith((".", "/")):
+    if _HUB_ID.match(source) and not source.startswith((".", "/")) and not source.lower().endswith(FILE_SUFFIXES):
         return [(source, _from_datasets(source))], source.split(":")[0].split("/")[-1]
     raise MedsynError(
         f"notes source {source!r} does not exist; give rumedtop3:train|dev, a .jsonl/.csv/.tsv/.parquet file, a "
@@ -402,7 +402,8 @@ def _from_datasets(source: str, on_disk: bool = False) -> list[Row]:
             f"cannot read the dataset {source!r} ({first}); check the id and split, log in with 'hf auth login' for "
             "a private one, or download it into a folder and pass the folder"
         ) from None
-    return [(f"{source}:{i}", row) for i, row in enumerate(loaded, 1)]
+    label = Path(source).name if on_disk else source  # a folder is named, never located
+    return [(f"{label}:{i}", row) for i, row in enumerate(loaded, 1)]
 
 
 # ----------------------------------------------------------------------------------------------- validating
@@ -450,25 +451,27 @@ def _validate(
         age_col = _column(columns, None, AGE_COLUMNS, "age", label)
         for where, row in rows:
             report.rows += 1
-            note_id = str(row.get(id_col) or "").strip() if id_col else ""
-            note_id = note_id or where
+            raw_id = row.get(id_col) if id_col else None
+            note_id = "" if raw_id is None else str(raw_id).strip()
+            note_id = note_id or f"row-{report.rows}"  # a running number: a file name in an id can say too much
+            where = note_id if id_col and note_id else where
             text = " ".join(str(row.get(text_col) or "").split())
             raw_code = str(row.get(code_col) or "").strip()
             if not text:
-                report.skip("an empty text", note_id)
+                report.skip("an empty text", where)
                 continue
             if not raw_code:
-                report.skip("no code", note_id)
+                report.skip("no code", where)
                 continue
             code = normalize_code(raw_code)
             if code not in icd.entries or icd.entries[code].level not in ("category", "code"):
                 unknown[code] += 1
                 continue
             if note_id in seen_ids:
-                report.skip("a duplicate id", note_id)
+                report.skip("a duplicate id", where)
                 continue
             if text in seen_texts:
-                report.skip("a duplicate text", note_id)
+                report.skip("a duplicate text", where)
                 continue
             seen_ids.add(note_id)
             seen_texts.add(text)

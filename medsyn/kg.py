@@ -578,7 +578,9 @@ def build_graph(
         "build_seconds": round(time.perf_counter() - start, 2),
     }
     if corpus is not None:
-        meta["sources"]["notes"] = f"{corpus.name}: {corpus.report.kept:,} notes, {len(corpus.report.per_code)} codes"
+        meta["sources"]["notes"] = (
+            f"{corpus.card_name}: {corpus.report.kept:,} notes, {len(corpus.report.per_code)} codes"
+        )
         meta["corpus"] = corpus.describe()
     kg = MedicalKG(graph, meta)
     logger.info("built graph: %s", kg.stats())

@@ -188,6 +188,7 @@ class TaskSampler:
         self.min_example_chars = min_example_chars
         self.fill_rare_to = fill_rare_to
         available = kg.categories()
+        codes = [kg.entry(c)["code"] for c in codes] if codes else codes  # «i21,4» is I21.4 here as everywhere
         if codes:
             wanted = sorted({kg.category_of(c) for c in codes})
             missing = [c for c in wanted if c not in available]

@@ -228,12 +228,12 @@ def test_unknown_packaged_split_is_refused(source, says):
 
 # -- file kinds -------------------------------------------------------------------------------------------------------
 def test_tsv(tmp_path):
-    """A .tsv is read tab-separated, with ids from the file name and row when it has no id column."""
+    """A .tsv is read tab-separated, with running row ids (no file name) when it has no id column."""
     path = tmp_path / "notes.tsv"
     path.write_text("text\tcode\n" + "".join(f"{n['text']}\t{n['code']}\n" for n in NOTES), encoding="utf-8")
     corpus = load_corpus(path, log=False)
     assert [n["code"] for n in corpus.notes] == ["M54.5", "J06.9", "I20.8"]
-    assert [n["id"] for n in corpus.notes] == ["notes.tsv:2", "notes.tsv:3", "notes.tsv:4"]
+    assert [n["id"] for n in corpus.notes] == ["row-1", "row-2", "row-3"]
     assert corpus.name == "notes"
 
 
@@ -333,12 +333,6 @@ def test_save_to_disk_folder(tmp_path):
     assert [n["text"] for n in load_corpus(tmp_path / "dict", log=False).notes] == columns["text"]
 
 
-@pytest.mark.xfail(
-    reason="medsyn/corpus.py:405 names the rows of a save_to_disk folder by the folder's path as given "
-    "(f'{source}:{i}'), so note ids, and the example_id of generated notes, carry a machine path; files use their "
-    "name only",
-    strict=True,
-)
 def test_save_to_disk_ids_hold_no_path(tmp_path):
     """Ids made up for a save_to_disk folder without an id column do not carry the folder's path."""
     import datasets
@@ -350,11 +344,6 @@ def test_save_to_disk_ids_hold_no_path(tmp_path):
     assert str(tmp_path) not in note["id"]
 
 
-@pytest.mark.xfail(
-    reason="medsyn/corpus.py:453 reads the id with `row.get(id_col) or ''`, so an id of 0 (an int in JSON or "
-    "parquet) is falsy and replaced by the row's position",
-    strict=True,
-)
 def test_an_id_of_zero_is_kept(tmp_path):
     """A numeric id 0 is an id like any other."""
     path = tmp_path / "n.jsonl"

@@ -78,11 +78,6 @@ def test_same_seed_same_tasks(own_kg):
     assert [t.to_dict() for t in a] == [t.to_dict() for t in b]
 
 
-@pytest.mark.xfail(
-    reason="medsyn/sampling.py:323 and :330 compare the asked codes as given: 'I21,4' (as the corpus reader "
-    "accepts it) or 'i21.4' match no code, so every I21 leaf is drawn, codes without notes too",
-    strict=True,
-)
 @pytest.mark.parametrize("asked", ["I21,4", "i21.4"])
 def test_a_code_asked_for_as_written_is_normalised(own_kg, asked):
     """A code written with a comma or in lower case means the same code."""

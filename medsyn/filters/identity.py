@@ -26,7 +26,8 @@ IDENTIFIER_PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     "e-mail address": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
     "date of birth": re.compile(
-        r"(?:дата\s+рождения|д\.\s?р\.|г\.\s?р\.|родил(?:ся|ась))\s*:?\s*\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d{2}",
+        r"(?:дата\s+рождения|д\.\s?р\.|г\.\s?р\.|родил(?:ся|ась))\s*:?\s*\d{1,2}[./-]\d{1,2}[./-](?:19|20)?\d{2}"
+        r"|(?<!\d)(?:19|20)\d{2}\s*г\.\s?р\.",
         re.IGNORECASE,
     ),
     "СНИЛС": re.compile(
@@ -50,7 +51,7 @@ _NAME_SHAPES = (
     (re.compile(rf"\b({_WORD})\s+({_PATRONYMIC})(?:\s+({_WORD}))?\b"), "nps"),  # Пётр Семёнович [Кузнецов]
 )
 _ENDING = re.compile(r"(?:ыми|ими|ого|его|ому|ему|ой|ей|ою|ею|ым|им|ом|ем|ую|юю|ая|яя|ий|ый|ых|их|а|я|у|ю|е|ы|и|о)$")
-_CAPITALIZED = re.compile(rf"\b[{_UP}][{_LOW}]{{2,}}\b")
+_CAPITALIZED = re.compile(rf"\b[{_UP}][{_LOW}]{{2,}}(?:-[{_UP}][{_LOW}]+)?\b")
 # first names are too common to identify anyone on their own; surnames and patronymics are not
 _FIRST_NAMES = frozenset(
     """александр алексей анатолий андрей антон аркадий артем артём борис вадим валентин валерий василий виктор

@@ -144,11 +144,6 @@ def test_clean_text_has_no_name(names):
     assert PersonNames([]).find("Смирнова") == []
 
 
-@pytest.mark.xfail(
-    reason="medsyn/filters/identity.py:53,141: a hyphenated surname is learnt as one stem («римская-корсаков») but "
-    "find() matches single capitalized words only, so it is never found again",
-    strict=True,
-)
 def test_hyphenated_surnames_are_found_again():
     """A double-barrelled surname learnt from a note is found in another note."""
     names = PersonNames.from_texts(["Пациентка Римская-Корсакова А.А. осмотрена."])
