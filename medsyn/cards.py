@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CARD_DIR", "ModelLicense", "model_license", "notes_card", "render_card", "size_category"]
+__all__ = ["CARD_DIR", "CardStats", "ModelLicense", "model_license", "notes_card", "render_card", "size_category"]
 
 CARD_DIR = Path(__file__).resolve().parent / "dataset_cards"
 """The card templates, shipped inside the package (in the repository, a link to the top-level ``dataset_cards/``)."""
@@ -103,8 +104,6 @@ def render_card(template: str, card_data: dict[str, Any], **variables: Any) -> s
 
 EXAMPLE_FIELDS = ("id", "icd10_code", "icd10_name", "category", "symptoms", "sex", "age", "example_id", "note")
 EXAMPLE_FIELDS += ("template", "model", "adapter", "symptom_coverage", "kept", "filter_reasons", "copy_score")
-CARD_FIELDS = (*EXAMPLE_FIELDS, "error_type")
-"""The fields of a row that :func:`notes_card` reads: a folder's dataset step keeps only these for the card."""
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
@@ -156,9 +155,84 @@ def _filter_line(spec: dict[str, Any]) -> str:
     return line + ")."
 
 
+class CardStats:
+    """What the card of a notes folder says of its rows, gathered one row at a time.
+
+    A folder's dataset step streams 100,000 rows into parquet; keeping them all for the card would grow its memory
+    with ``--n``. Counters give the same medians and ranges as the full lists, and only the example row is kept.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.ages: Counter[int] = Counter()
+        self.note_chars: Counter[int] = Counter()
+        self.n_symptoms: tuple[int, int] | None = None  # (min, max) over kept and rejected
+        self.templates: set[str] = set()
+        self.categories: set[str] = set()
+        self.codes: set[str] = set()
+        self.female = 0
+        self.first_kept: dict[str, Any] | None = None
+        self.shown: dict[str, Any] | None = None  # the first kept row that uses every requested symptom
+
+    @classmethod
+    def from_groups(cls, groups: dict[str, list[dict[str, Any]]]) -> CardStats:
+        stats = cls()
+        for group, rows in groups.items():
+            for row in rows:
+                stats.add(row, group)
+        return stats
+
+    def add(self, row: dict[str, Any], group: str) -> None:
+        """Count one row of config ``group`` (``default``, ``rejected`` or ``failed``)."""
+        self.counts[group] += 1
+        if group == "failed":
+            return
+        n = len(row["symptoms"])
+        low, high = self.n_symptoms or (n, n)
+        self.n_symptoms = (min(low, n), max(high, n))
+        if row.get("template"):
+            self.templates.add(row["template"])
+        if group != "default":
+            return
+        self.ages[row["age"]] += 1
+        self.note_chars[len(row["note"])] += 1
+        self.categories.add(row["category"])
+        self.codes.add(row["icd10_code"])
+        self.female += row["sex"] == "F"
+        example = {k: row[k] for k in EXAMPLE_FIELDS if k in row}
+        if self.first_kept is None:
+            self.first_kept = example
+        if self.shown is None and (row.get("symptom_coverage") or 0) >= 1.0:
+            self.shown = example
+
+    @property
+    def kept(self) -> int:
+        return self.counts["default"]
+
+
+def _median(counts: Counter[int]) -> float:
+    """``statistics.median`` of the values a counter counts (0 when it is empty)."""
+    total = sum(counts.values())
+    if not total:
+        return 0
+    ordered = sorted(counts)
+
+    def kth(k: int) -> int:  # the k-th smallest value, 0-based
+        seen = 0
+        for value in ordered:
+            seen += counts[value]
+            if seen > k:
+                return value
+        return ordered[-1]
+
+    if total % 2:
+        return kth(total // 2)
+    return (kth(total // 2 - 1) + kth(total // 2)) / 2
+
+
 def notes_card(
     spec: dict[str, Any],
-    groups: dict[str, list[dict[str, Any]]],
+    groups: dict[str, list[dict[str, Any]]] | CardStats,
     meta: dict[str, Any],
     *,
     title: str = "medsyn synthetic Russian clinical notes",
@@ -186,16 +260,14 @@ def notes_card(
     """
     from medsyn.models import public_name
 
-    kept = groups.get("default", [])
-    done = kept + groups.get("rejected", [])
+    stats = groups if isinstance(groups, CardStats) else CardStats.from_groups(groups)
     model = public_name(spec.get("served_model") or spec.get("model"))
     lic = model_license(model if spec.get("backend") != "endpoint" else spec.get("served_model") or model)
-    ages = [r["age"] for r in kept] or [0]
-    n_symptoms = [len(r["symptoms"]) for r in done] or [0]
-    templates = sorted({r.get("template") for r in done if r.get("template")}) or [spec.get("template")]
+    ages = stats.ages or Counter([0])
+    n_symptoms = stats.n_symptoms or (0, 0)
+    templates = sorted(stats.templates) or [spec.get("template")]
     # the example row: the first kept note that uses every requested symptom (else the first kept note)
-    shown = next((r for r in kept if (r.get("symptom_coverage") or 0) >= 1.0), kept[0] if kept else {})
-    example = {k: shown.get(k) for k in EXAMPLE_FIELDS if k in shown}
+    example = stats.shown or stats.first_kept or {}
     real = _real_notes(spec)
     adapter = spec.get("adapter")
     model_line = f"`{model}`" + (
@@ -208,7 +280,7 @@ def notes_card(
         "multilinguality": ["monolingual"],
         "pretty_name": title,
         "task_categories": ["text-generation", "text-classification"],
-        "size_categories": [size_category(len(kept))],
+        "size_categories": [size_category(stats.kept)],
         "tags": ["synthetic", "medical", "clinical", "icd-10", "russian", "medsyn"],
         "source_datasets": ["extended|rumedtop3"] if real["packaged"] else ["original"],
         "annotations_creators": ["machine-generated"],
@@ -223,19 +295,19 @@ def notes_card(
         title=title,
         load_id=load_id,
         medsyn_version=spec.get("medsyn_version"),
-        counts={k: len(v) for k, v in groups.items()},
+        counts={k: stats.counts[k] for k in ("default", "rejected", "failed")},
         style_example="example_guided" in templates,
         templates=", ".join(f"`{t}`" for t in templates),
-        has_copy_score=bool(kept and "copy_score" in kept[0]),
+        has_copy_score=bool(stats.first_kept and "copy_score" in stats.first_kept),
         example_row=json.dumps(example, ensure_ascii=False, indent=2),
         min_coverage=f"{filt.get('min_symptom_coverage', 0):.0%}" if filt.get("on", True) else "any share",
-        n_categories=len({r["category"] for r in kept}),
-        n_codes=len({r["icd10_code"] for r in kept}),
-        symptom_range=f"{min(n_symptoms)}-{max(n_symptoms)}",
-        share_female=f"{sum(r['sex'] == 'F' for r in kept) / max(len(kept), 1):.0%}",
+        n_categories=len(stats.categories),
+        n_codes=len(stats.codes),
+        symptom_range=f"{n_symptoms[0]}-{n_symptoms[1]}",
+        share_female=f"{stats.female / max(stats.kept, 1):.0%}",
         age_range=f"{min(ages)}-{max(ages)}",
-        age_median=int(statistics.median(ages)),
-        chars_median=int(statistics.median(len(r["note"]) for r in kept)) if kept else 0,
+        age_median=int(_median(ages)),
+        chars_median=int(_median(stats.note_chars)),
         real_chars_median=int(real.pop("chars_median")),
         real=real,
         near_copies_dropped=near_copies_dropped or [],

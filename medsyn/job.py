@@ -37,6 +37,7 @@ from medsyn.generator import adapter_hash
 from medsyn.models import adapter_label
 
 if TYPE_CHECKING:
+    from medsyn.cards import CardStats
     from medsyn.generator import NoteGenerator
     from medsyn.sharding import Shard
 
@@ -363,12 +364,17 @@ def read_job(folder: Path) -> dict[str, Any]:
 
 
 def folder_card(
-    spec: dict[str, Any], records: list[dict[str, Any]], meta: dict[str, Any], cost: dict[str, Any] | None = None
+    spec: dict[str, Any],
+    records: list[dict[str, Any]] | CardStats,
+    meta: dict[str, Any],
+    cost: dict[str, Any] | None = None,
 ) -> str:
-    """The card of a folder that ``medsyn generate`` wrote; ``cost`` is its job file's ``throughput``."""
-    from medsyn.cards import notes_card
+    """The card of a folder that ``medsyn generate`` wrote, from its records or the :class:`~medsyn.cards.CardStats`
+    the dataset step counted; ``cost`` is its job file's ``throughput``."""
+    from medsyn.cards import CardStats, notes_card
 
-    return notes_card(spec, split_records(records), meta, job_fingerprint=fingerprint(spec), cost=cost)
+    stats = records if isinstance(records, CardStats) else split_records(records)
+    return notes_card(spec, stats, meta, job_fingerprint=fingerprint(spec), cost=cost)
 
 
 # ---------------------------------------------------------------------------------------------- reading notes

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from medsyn.cards import CARD_FIELDS
+from medsyn.cards import CardStats
 from medsyn.job import SPLITS, index_shards, is_failed
 
 __all__ = ["ShardWriter", "FEATURES", "FAILED_FEATURES", "ROW_GROUP", "configs_meta", "feature"]
@@ -157,19 +157,20 @@ class ShardWriter:
     def finalize(
         self,
         order: list[str] | None = None,
-        card: str | Callable[[list[dict[str, Any]], dict[str, Any]], str] | None = None,
+        card: str | Callable[[CardStats, dict[str, Any]], str] | None = None,
         index: dict[str, tuple[Path, int, str]] | None = None,
     ) -> dict[str, int]:
         """Write the parquet files and README from all shards.
 
         The shards are read twice, not held: once for where each id's record is, then in order, a batch at a time,
-        into the parquet files. Only the fields the card reads (:data:`~medsyn.cards.CARD_FIELDS`) are kept.
+        into the parquet files. The card's numbers are counted on the way (:class:`~medsyn.cards.CardStats`), so
+        memory does not grow with the rows.
 
         Args:
             order: task ids in generation order; records are written in this order (others after, by id).
             card: the README body (markdown) under a YAML header that maps the configs to their files; or a function
-                of the records (their :data:`~medsyn.cards.CARD_FIELDS`) and that mapping (``{"configs",
-                "dataset_info"}``) that returns the whole README.
+                of the rows' :class:`~medsyn.cards.CardStats` and that mapping (``{"configs", "dataset_info"}``)
+                that returns the whole README.
             index: the shards' :func:`~medsyn.job.index_shards`, when the caller has just made it.
 
         Returns:
@@ -182,7 +183,7 @@ class ShardWriter:
         rank = {tid: i for i, tid in enumerate(order or [])}
         ids = sorted(where, key=lambda tid: (rank.get(tid, len(rank)), tid))
         counts, files, sizes = {}, {}, {}
-        card_rows: list[dict[str, Any]] = []
+        card_stats = CardStats()
         with _LineReader() as reader:
             for split_dir, config_name in SPLITS:
                 chosen = [tid for tid in ids if where[tid][2] == config_name]
@@ -201,13 +202,14 @@ class ShardWriter:
                 file_name = f"train-{len(chosen):06d}-{digest}.parquet"
                 columns = FAILED_FEATURES if config_name == "failed" else FEATURES
                 records = (reader.read(*where[tid][:2]) for tid in chosen)
-                sizes[split_dir] = _write_parquet(target / file_name, columns, records, card_rows)
+                counted = (_counted(r, card_stats, config_name) for r in records)
+                sizes[split_dir] = _write_parquet(target / file_name, columns, counted)
                 files[split_dir] = f"{split_dir}/{file_name}"
         if not counts["kept"] and counts["rejected"]:
             logger.warning("no note passed the filter; load the 'rejected' config to see why")
         meta = configs_meta(files, counts, sizes=sizes)
         if callable(card):
-            text = card(card_rows, meta)
+            text = card(card_stats, meta)
         else:
             text = "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False) + "---\n\n" + (card or "")
         (self.out_dir / "README.md").write_text(text, encoding="utf-8")
@@ -237,9 +239,12 @@ class _LineReader:
             fh.close()
 
 
-def _write_parquet(
-    path: Path, columns: dict[str, Any], records: Iterable[dict[str, Any]], card_rows: list[dict[str, Any]]
-) -> int:
+def _counted(record: dict[str, Any], stats: CardStats, config_name: str) -> dict[str, Any]:
+    stats.add(record, config_name)
+    return record
+
+
+def _write_parquet(path: Path, columns: dict[str, Any], records: Iterable[dict[str, Any]]) -> int:
     """Write ``records`` (a stream) to one parquet file in batches; returns the data's size in bytes."""
     import datasets
     import pyarrow as pa
@@ -257,7 +262,6 @@ def _write_parquet(
         batch: list[dict[str, Any]] = []
         for record in records:
             batch.append(record)
-            card_rows.append({k: record[k] for k in CARD_FIELDS if k in record})
             if len(batch) == WRITE_BATCH:
                 nbytes, batch = nbytes + write(batch), []
         if batch:
