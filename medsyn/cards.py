@@ -139,8 +139,14 @@ def _filter_line(spec: dict[str, Any]) -> str:
         return "off: every note is kept."
     line = (
         f"kept when the note uses at least {filt.get('min_symptom_coverage', 0):.0%} of the requested symptoms and "
-        f"shares less than {filt.get('max_copy_score', 0):.0%} of its word 3-grams with any real note; up to "
-        f"{spec.get('max_attempts', 1)} attempts per task"
+        f"shares less than {filt.get('max_copy_score', 0):.0%} of its word 3-grams with any real note"
+        + (
+            ", and states no clinical contradiction (the other sex's organs, vital signs outside physiological "
+            "ranges, age-bound terms at the wrong age)"
+            if spec.get("clinical_filter")
+            else ""
+        )
+        + f"; up to {spec.get('max_attempts', 1)} attempts per task"
     )
     if not spec.get("consistency_top_k"):
         return line + "."

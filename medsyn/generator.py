@@ -168,6 +168,13 @@ class GeneratorConfig:
     max_attempts: int = field(
         default=3, metadata={"help": "tries per task while the filter rejects its note (1: no retry)"}
     )
+    clinical_filter: bool = field(
+        default=True,
+        metadata={
+            "help": "drop notes with a clinical contradiction (the other sex's organs, impossible vital signs, "
+            "age-bound terms at the wrong age) and try again"
+        },
+    )
     consistency_top_k: int = field(
         default=0,
         metadata={
@@ -252,6 +259,7 @@ class NoteGenerator:
         self._sampler: TaskSampler | None = None
         self._params_cache: tuple[GenerationParams | None, str] = (None, "")
         self._real: list[dict[str, Any]] | None = None
+        self._clinical: Any = None
         self.notes_fingerprint: str | None = None  # of --notes, once read
         self.stopping = False  # set when the job stops: a task the filter would try again is left for the resume
 
@@ -293,6 +301,15 @@ class NoteGenerator:
 
             self.consistency = ConsistencyCheck.from_real(self.real_notes(), self.config.consistency_top_k)
         return self
+
+    @property
+    def clinical(self) -> Any:
+        """The :class:`~medsyn.filters.clinical.ClinicalCheck` the filter applies with ``clinical_filter``."""
+        if self._clinical is None:
+            from medsyn.filters.clinical import ClinicalCheck
+
+            self._clinical = ClinicalCheck()
+        return self._clinical
 
     def real_notes(self) -> list[dict[str, Any]]:
         """The real notes the filter indexes and the consistency check learns from: ``--notes`` when given, else
@@ -420,6 +437,8 @@ class NoteGenerator:
         result = FilterResult(True)
         if self.note_filter is not None:
             result = self.note_filter.check(text, task.symptoms, task.example_note)
+        if self.config.clinical_filter and self.note_filter is not None:
+            result.reasons += self.clinical.findings(text, task.sex, task.age)
         if self.consistency is not None:
             (_, reason), *_ = self.consistency.verdicts([text], [task.category])
             if reason:

@@ -184,6 +184,7 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
         "graph_fingerprint": graph_fingerprint,
         "filter": {"on": c.filter, "min_symptom_coverage": c.min_symptom_coverage, "max_copy_score": c.max_copy_score},
         "consistency_top_k": c.consistency_top_k,
+        "clinical_filter": c.clinical_filter and c.filter,
         "max_attempts": c.max_attempts,
         "medsyn_version": _version("medsyn"),
         "transformers_version": _version("transformers"),

@@ -202,7 +202,7 @@ class ShardWriter:
                 file_name = f"train-{len(chosen):06d}-{digest}.parquet"
                 columns = FAILED_FEATURES if config_name == "failed" else FEATURES
                 records = (reader.read(*where[tid][:2]) for tid in chosen)
-                counted = (_counted(r, card_stats, config_name) for r in records)
+                counted = (_counted(r, card_stats, config_name) for r in records) if callable(card) else records
                 sizes[split_dir] = _write_parquet(target / file_name, columns, counted)
                 files[split_dir] = f"{split_dir}/{file_name}"
         if not counts["kept"] and counts["rejected"]:

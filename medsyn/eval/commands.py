@@ -222,6 +222,13 @@ class QualityArgs:
     seed: int = field(default=0, metadata={"help": "seed for the self-BLEU sample"})
     out_dir: str = field(default="runs/eval", metadata={"help": "parent folder of the run folder"})
     name: str = field(default="quality", metadata={"help": "run name (the folder is NAME-TIMESTAMP)"})
+    reader: bool = field(
+        default=True,
+        metadata={
+            "help": "also measure realism (real-vs-set AUC), label fidelity and the contradiction rate, beside real "
+            "dev notes and the paper's GPT-4 notes when --real is RuMedTop3"
+        },
+    )
 
 
 def quality_main(argv: list[str] | None = None) -> int:
@@ -256,13 +263,30 @@ def quality_main(argv: list[str] | None = None) -> int:
         # Real notes outside the index show how much real notes overlap among themselves.
         holdout=load_source("rumedtop3:dev") if args.real == "rumedtop3:train" else None,
     )
+    reader_md = ""
+    if args.reader:
+        from medsyn.eval.reader import reader_measures, reader_table
+
+        sets = {"these notes": synthetic}
+        if args.real == "rumedtop3:train":
+            sets |= {
+                "real dev notes": load_source("rumedtop3:dev"),
+                "GPT-4 notes": load_source("medsyn-reference:gpt4"),
+            }
+        result["reader"] = reader_measures(sets, real, seed=args.seed)
+        reader_md = "## What a reader sees\n\n" + reader_table(result["reader"]) + "\n\n"
     run_dir = report.run_path(args.out_dir, args.name)
     with staged_dir(run_dir) as tmp:
         save_config(tmp / "config.yaml", args)
         report.write_json(tmp / "metrics.json", result)
         report.write_json(tmp / "per_note.json", per_note)
-        plot = report.plot_quality(per_note, [len(n["text"]) for n in real], tmp / "quality.png")
-        md = report.quality_markdown(result, dump_config(args), [plot.name])
+        plots = [report.plot_quality(per_note, [len(n["text"]) for n in real], tmp / "quality.png").name]
+        if args.reader:
+            from medsyn.eval.reader import plot_reader
+
+            plots.append(plot_reader(result["reader"], tmp / "reader.png").name)
+        md = report.quality_markdown(result, dump_config(args), plots)
+        md = md.replace("## Plots", reader_md + "## Plots", 1) if reader_md else md
         (tmp / "report.md").write_text(md, encoding="utf-8")
     sys.stdout.write(md.split("## Plots")[0] + "run folder: " + str(run_dir) + "\n")
     return 0

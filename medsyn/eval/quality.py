@@ -150,7 +150,8 @@ def load_synthetic(source: str | Path, real_notes: Sequence[dict] | None = None)
         real_notes: notes whose ``id`` the ``example_id`` column refers to (RuMedTop3 train).
 
     Returns:
-        Dicts ``{"id", "text", "code", "symptoms": list | None, "example": str | None}``.
+        Dicts ``{"id", "text", "code", "symptoms": list | None, "example": str | None}``, with the patient's
+        ``sex`` and ``age`` when the folder records them.
     """
     from medsyn.job import load_notes
 
@@ -164,13 +165,14 @@ def load_synthetic(source: str | Path, real_notes: Sequence[dict] | None = None)
         extra = {}
         for file in files:
             names = set(pq.read_schema(file).names)
-            cols = [c for c in ("id", "symptoms", "example_id") if c in names]
+            cols = [c for c in ("id", "symptoms", "example_id", "sex", "age") if c in names]
             for row in pq.read_table(file, columns=cols).to_pylist():
                 extra[row["id"]] = row
         for note in notes:
             row = extra.get(note["id"], {})
             note["symptoms"] = list(row["symptoms"]) if row.get("symptoms") is not None else None
             note["example"] = by_id.get(row.get("example_id"))
+            note.update({k: row[k] for k in ("sex", "age") if row.get(k) is not None})
     return notes
 
 
