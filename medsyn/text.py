@@ -54,6 +54,12 @@ _PSEUDO_AFTER_NE = frozenset(
 )
 # «не» before a lack of relief denies the relief, not the complaint: «не отмечает уменьшения шума».
 _RELIEF = frozenset("уменьшение улучшение облегчение эффект динамика".split())
+# A goal is not a complaint: what follows «хочет», «с целью», «попытка» in its segment is not stated as present
+# («хочет снизить вес», «трудности при попытке снижения веса» state no weight loss). Nor is the difficulty of
+# reaching one: «проблемы со снижением веса» in obesity is the opposite of the symptom «снижение веса».
+_INTENT = frozenset("хотеть желать планировать стремиться намереваться мечтать попытка цель намерение".split())
+_DIFFICULTY = frozenset("трудность сложность проблема невозможность неспособность".split())
+_GOALS = frozenset("снижение похудение похудеть сбросить удержать нормализовать нормализация".split())
 # Words that start a new affirmed list after a clause-opening cue («отрицает травмы, беспокоит кашель»).
 _AFFIRM = frozenset("беспокоить жалоба отмечать есть сохраняться появиться предъявлять".split())
 
@@ -240,7 +246,8 @@ def _scoped(clause: str) -> list[tuple[str, bool]]:
     after it up to one that affirms again («беспокоит»); «без» denies what follows it in its segment («кашель без
     мокроты»), «нет» what precedes it («жалоб нет Периодически боли в пояснице»); any other cue denies its whole
     segment («спина не беспокоит», «травмы отрицает»). A segment of cues alone denies the one before it
-    («скованность по утрам - нет»).
+    («скованность по утрам - нет»). A goal voids the rest of its segment («хочет снизить вес», «проблемы со
+    снижением веса»).
     """
     out: list[tuple[str, bool]] = []
     carry = False
@@ -262,8 +269,20 @@ def _scoped(clause: str) -> list[tuple[str, bool]]:
             else:
                 negated = [True] * len(tokens)
                 carry = carry or (i == 0 and tokens[i] != "без")
+        for i in range(len(tokens)):
+            if _voids(tokens, i):
+                negated[i:] = [True] * (len(tokens) - i)
+                break
         out.extend(zip(tokens, negated))
     return out
+
+
+def _voids(tokens: list[str], i: int) -> bool:
+    """Whether ``tokens[i]`` turns what follows it into a goal rather than a complaint (see :data:`_INTENT`)."""
+    word = lemma(tokens[i])
+    if word in _INTENT:
+        return True
+    return word in _DIFFICULTY and any(word_key(t) in _GOALS or lemma(t) in _GOALS for t in tokens[i + 1 : i + 5])
 
 
 def affirmed_keys(clause: str) -> frozenset[str]:
