@@ -340,3 +340,21 @@ def summarise(
         "settings": out_settings,
         "per_code": per_code,
     }
+
+
+def eval_halves(notes: Sequence[dict]) -> dict[str, list[dict]]:
+    """Two fixed halves of an evaluation set: ``select`` to choose recipes and thresholds on, ``report`` to report on.
+
+    Within each code, notes are ordered by a hash of their id and dealt alternately, so both halves hold every code
+    with two or more notes, and the split never depends on anything a recipe could change. A note in the
+    ``report`` half is never seen while choosing.
+    """
+    by_code: dict[str, list[dict]] = {}
+    for note in notes:
+        by_code.setdefault(note["code"], []).append(note)
+    halves: dict[str, list[dict]] = {"select": [], "report": []}
+    for code in sorted(by_code):
+        ordered = sorted(by_code[code], key=lambda n: hashlib.sha256(str(n["id"]).encode("utf-8")).hexdigest())
+        for i, note in enumerate(ordered):
+            halves["select" if i % 2 == 0 else "report"].append(note)
+    return halves

@@ -87,6 +87,13 @@ class ClassifyArgs:
     cv_folds: int = field(
         default=5, metadata={"help": "folds of the cross-validation on train that picks the low-recall codes"}
     )
+    eval_half: str = field(
+        default="all",
+        metadata={
+            "help": "score on all of --eval, or on one of its two fixed halves (split per code by a hash of the id): "
+            "'select' to choose recipes and thresholds on, 'report' to report the chosen one on, untouched"
+        },
+    )
     # Model
     model: str = field(default="linear", metadata={"help": "'linear' (tf-idf baseline) or an HF encoder id/path"})
     C: float = field(default=10.0, metadata={"help": "linear: inverse regularisation (RuMedBench: 10)"})
@@ -106,6 +113,8 @@ class ClassifyArgs:
             raise ConfigError(f"hard_quantile must be in (0, 1), got {self.hard_quantile}")
         if self.cv_folds < 2:
             raise ConfigError(f"cv_folds must be >= 2, got {self.cv_folds}")
+        if self.eval_half not in ("all", "select", "report"):
+            raise ConfigError(f"eval_half must be all, select or report, got {self.eval_half!r}")
 
     def resolved_settings(self):
         """The settings to run; with none given, a comparison that uses what was given (see ``--settings``)."""
@@ -153,6 +162,11 @@ def classify_main(argv: list[str] | None = None) -> int:
     logger.info("config: %s", dump_config(args))
     settings = args.resolved_settings()
     train, dev = load_source(args.train), load_source(args.eval)
+    if args.eval_half != "all":
+        from medsyn.eval.classify import eval_halves
+
+        dev = eval_halves(dev)[args.eval_half]
+        logger.info("scoring on the %s half of %s: %d notes", args.eval_half, args.eval, len(dev))
     pools = {name: load_source(source) for name, source in args.sources().items()}
     synthetic = pools if len(pools) > 1 else next(iter(pools.values()), [])
     if any(s.uses_synthetic for s in settings) and not synthetic:
@@ -181,6 +195,7 @@ def classify_main(argv: list[str] | None = None) -> int:
     )
     summary = summarise(results, train, dev, quantile=args.hard_quantile, low_recall=low_recall)
     summary["seconds_total"] = time.perf_counter() - start
+    summary["eval_half"] = args.eval_half
 
     run_dir = report.run_path(args.out_dir, args.name)
     with staged_dir(run_dir) as tmp:  # whole or not at all: Ctrl-C or a full disk leaves no half-written folder

@@ -94,7 +94,15 @@ def classify_markdown(summary: dict, config: dict, plots: list[str]) -> str:
     parts = [
         "# ICD-10 code prediction (RuMedTop3)",
         "",
-        f"Model: `{config.get('model')}`; train `{config.get('train')}`, scored on `{config.get('eval')}`; "
+        f"Model: `{config.get('model')}`; train `{config.get('train')}`, scored on `{config.get('eval')}`"
+        + (
+            f" ({summary['eval_half']} half: "
+            + ("recipes and thresholds are chosen here" if summary["eval_half"] == "select" else "untouched by choice")
+            + ")"
+            if summary.get("eval_half", "all") != "all"
+            else ""
+        )
+        + "; "
         f"synthetic notes: `{config.get('synthetic')}`; seeds {seeds}. Values are percent, mean ± std over seeds.",
         "",
     ]

@@ -203,3 +203,21 @@ def test_summarise_without_the_baseline_compares_with_the_first_setting():
 def test_summarise_of_no_runs():
     with pytest.raises(MedsynError, match="no runs to summarise"):
         summarise([], TRAIN, DEV)
+
+
+def test_eval_halves_split_every_code_the_same_way_every_time():
+    """The select and report halves are disjoint, cover the set, hold every code with two notes, and never move."""
+    from collections import Counter
+
+    from medsyn.data import load_rumedtop3
+    from medsyn.eval.classify import eval_halves
+
+    dev = load_rumedtop3("dev")
+    halves = eval_halves(dev)
+    select, report = ({n["id"] for n in halves[h]} for h in ("select", "report"))
+    assert not select & report and len(select) + len(report) == len(dev)
+    assert abs(len(select) - len(report)) <= len({n["code"] for n in dev})
+    counts = Counter(n["code"] for n in dev)
+    assert {n["code"] for n in halves["report"]} == {c for c, k in counts.items() if k >= 2}
+    again = eval_halves(list(reversed(dev)))
+    assert {n["id"] for n in again["select"]} == select and {n["id"] for n in again["report"]} == report
