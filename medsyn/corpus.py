@@ -135,7 +135,7 @@ class CorpusReport:
             more = f" and {len(self.unknown_codes) - 5} more" if len(self.unknown_codes) > 5 else ""
             n = len(self.unknown_codes)
             out.append(
-                f"{_count(n, 'code')} {'is' if n == 1 else 'are'} not in ICD-10, their notes skipped: {named}{more}"
+                f"{_count(n, 'code')} {'is' if n == 1 else 'are'} not in ICD-10, {'its' if n == 1 else 'their'} notes skipped: {named}{more}"
             )
         if rare := self.rare_codes:
             shown = ", ".join(f"{c} ({self.per_code[c]})" for c in rare[:8])

@@ -231,18 +231,20 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     from medsyn.filters.identity import PersonNames
 
     real, described = real_notes(args, spec)
-    real_name = described["name"] if described else "RuMedTop3"
+    real_name = f"«{described['name']}»" if described else "RuMedTop3"
     scores, near = privacy_gate(notes, [n["text"] for n in real], args.max_copy_score, args.max_lcs_words)
     if near and not args.drop_near_copies:
         raise ReleaseError(
-            f"{len(near)} notes nearly copy a real {real_name} note: {near[:20]}{' …' if len(near) > 20 else ''}. "
+            f"{len(near)} {'note nearly copies' if len(near) == 1 else 'notes nearly copy'} a real note of "
+            f"{real_name}: {near[:20]}{' …' if len(near) > 20 else ''}. "
             "Real text never ships: pass --drop_near_copies to leave them out (the card records it)"
         )
     identities = identity_gate(notes, PersonNames.from_texts(n["text"] for n in real))
     if identities and not args.drop_identifiers:
         shown = "; ".join(f"{i}: {', '.join(found)}" for i, found in list(identities.items())[:10])
         raise ReleaseError(
-            f"{len(identities)} notes hold what identifies a person: {shown}{' …' if len(identities) > 10 else ''}. "
+            f"{len(identities)} {'note holds' if len(identities) == 1 else 'notes hold'} what identifies a person: "
+            f"{shown}{' …' if len(identities) > 10 else ''}. "
             "Pass --drop_identifiers to leave them out (the card records it)"
         )
     for row, score in zip(notes, scores):
