@@ -323,7 +323,7 @@ def notes_card(
         model_line=model_line,
         model_short=f"`{model}`",
         backend_line=(
-            f"served through an OpenAI-compatible endpoint ({spec.get('engine') or 'engine'})"
+            "served through an OpenAI-compatible endpoint" + (f" ({spec['engine']})" if spec.get("engine") else "")
             if backend == "endpoint"
             else "run in-process with transformers"
         ),

@@ -56,8 +56,8 @@ DEFAULT_NOTES = "rumedtop3:train"
 TEXT_COLUMNS = ("text", "note", "notes", "symptoms", "complaints", "жалобы", "текст", "симптомы", "anamnesis")
 CODE_COLUMNS = ("code", "icd10", "icd10_code", "icd_code", "icd", "mkb", "mkb10", "мкб", "мкб10", "мкб-10", "код")
 ID_COLUMNS = ("id", "idx", "note_id", "record_id", "номер", "№", "ид")
-SEX_COLUMNS = ("sex", "gender", "пол")
-AGE_COLUMNS = ("age", "возраст")
+SEX_COLUMNS = ("sex", "gender", "пол", "patient_sex", "patient_gender", "пол пациента")
+AGE_COLUMNS = ("age", "возраст", "patient_age", "возраст пациента")
 FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".csv", ".tsv", ".parquet")
 
 MIN_CODE_NOTES = 3
@@ -101,6 +101,8 @@ class CorpusReport:
     """code not in ICD-10 → the closest valid codes."""
     per_code: Counter = field(default_factory=Counter)
     min_code_notes: int = MIN_CODE_NOTES
+    columns: list[str] = field(default_factory=list)
+    """Per file: which column was read as what, and which were not read."""
 
     def skip(self, reason: str, where: str) -> None:
         self.skipped.setdefault(reason, []).append(where)
@@ -125,7 +127,7 @@ class CorpusReport:
 
     def lines(self) -> list[str]:
         """The summary, then one line per kind of problem found."""
-        out = [self.summary()]
+        out = [self.summary(), *self.columns]
         for reason, where in self.skipped.items():
             out.append(f"skipped {_count(len(where), 'note')} with {reason}: {_first(where)}")
         if self.unknown_codes:
@@ -449,6 +451,12 @@ def _validate(
         id_col = _column(columns, None, ID_COLUMNS, "id", label)
         sex_col = _column(columns, None, SEX_COLUMNS, "sex", label)
         age_col = _column(columns, None, AGE_COLUMNS, "age", label)
+        used = {"text": text_col, "code": code_col, "id": id_col, "sex": sex_col, "age": age_col}
+        unused = [c for c in columns if c not in used.values()]
+        report.columns.append(
+            f"{label}: columns read as {', '.join(f'{k}={v}' for k, v in used.items() if v)}"
+            + (f"; not read: {', '.join(unused)} (name a sex or age column sex/age to use it)" if unused else "")
+        )
         for where, row in rows:
             report.rows += 1
             raw_id = row.get(id_col) if id_col else None

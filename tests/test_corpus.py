@@ -107,7 +107,8 @@ def test_report_lines_and_summary(own):
     assert lines[0] == "52 notes of 57 rows kept, 7 codes in 5 categories, notes per code min/median/max 1/9/10"
     assert "skipped 1 note with an empty text: P0053" in lines
     assert "skipped 1 note with a duplicate id: P0005" in lines
-    assert len(lines) == 1 + 4 + 1 + 1  # summary, four skip reasons, unknown codes, rare codes
+    assert lines[1] == "own_notes.csv: columns read as text=Жалобы, code=МКБ, id=ИД, sex=Пол, age=Возраст"
+    assert len(lines) == 1 + 1 + 4 + 1 + 1  # summary, columns, four skip reasons, unknown codes, rare codes
 
 
 def test_report_to_dict_has_counts_not_ids(own):

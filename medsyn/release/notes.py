@@ -178,11 +178,10 @@ def real_notes(args: DatasetReleaseArgs, spec: dict[str, Any]) -> tuple[list[dic
         return [n for split in ("train", "dev") for n in load_corpus(f"rumedtop3:{split}", log=False).notes], None
     corpus = load_corpus(args.notes, args.text_column, args.code_column, name=args.notes_name)
     if job_notes and job_notes.get("fingerprint") != corpus.fingerprint:
-        logger.warning(
-            "--notes differ from the notes the job was generated from (fingerprint %s, these %s); the gate checks "
-            "against the ones given",
-            job_notes.get("fingerprint"),
-            corpus.fingerprint,
+        raise ReleaseError(
+            f"--notes are not the notes {args.source} was generated from (fingerprint {corpus.fingerprint}, the job's "
+            f"{job_notes.get('fingerprint')}): a note of theirs that these lack would pass the gate unchecked; pass "
+            "the same notes (file, columns) the graph or --notes of the job was built from"
         )
     name = args.notes_name or (job_notes or {}).get("name") or corpus.card_name
     chars = sorted(len(n["text"]) for n in corpus.notes)
@@ -236,7 +235,7 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     if near and not args.drop_near_copies:
         raise ReleaseError(
             f"{len(near)} {'note nearly copies' if len(near) == 1 else 'notes nearly copy'} a real note of "
-            f"{real_name}: {near[:20]}{' …' if len(near) > 20 else ''}. "
+            f"{real_name}: {', '.join(near[:20])}{' …' if len(near) > 20 else ''}. "
             "Real text never ships: pass --drop_near_copies to leave them out (the card records it)"
         )
     identities = identity_gate(notes, PersonNames.from_texts(n["text"] for n in real))
@@ -247,6 +246,12 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
             f"{shown}{' …' if len(identities) > 10 else ''}. "
             "Pass --drop_identifiers to leave them out (the card records it)"
         )
+    for what, ids in (
+        ("nearly copy a real note (--drop_near_copies)", near),
+        ("identify a person (--drop_identifiers)", identities),
+    ):
+        if ids:
+            logger.warning("left out %d notes that %s: %s", len(ids), what, ", ".join(sorted(ids)[:20]))
     for row, score in zip(notes, scores):
         row["copy_score"] = score
     dropped = set(near) | set(identities)

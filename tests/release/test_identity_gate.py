@@ -88,16 +88,18 @@ def test_real_notes_of_a_user_corpus(own, caplog):
     chars = sorted(len(n["text"]) for n in own.notes)
     assert described == {"name": "clinic", "fingerprint": own.fingerprint, "chars_median": chars[len(chars) // 2]}
     assert "own_notes" not in json.dumps(described, ensure_ascii=False)
-    assert "differ from the notes the job was generated from" not in caplog.text
 
 
-def test_real_notes_name_and_fingerprint_mismatch(own, caplog):
-    """--notes_name wins over the job's name; notes other than the job's are used, with a warning."""
-    spec = {"notes": {"name": "clinic", "fingerprint": "0000000000000000"}}
+def test_real_notes_name_and_fingerprint_mismatch(own):
+    """--notes_name wins over the job's name; notes other than the job's are refused, since the gate would miss
+    the job's notes that they lack."""
+    from medsyn.errors import ReleaseError
+
+    named = {"notes": {"name": "clinic", "fingerprint": own.fingerprint}}
     args = DatasetReleaseArgs(source="gen", notes=str(FIXTURE), notes_name="ward 3")
-    with caplog.at_level(logging.WARNING, logger="medsyn.release.notes"):
-        _, described = real_notes(args, spec)
-    assert described["name"] == "ward 3"
-    assert "differ from the notes the job was generated from" in caplog.text
+    assert real_notes(args, named)[1]["name"] == "ward 3"
+    other = {"notes": {"name": "clinic", "fingerprint": "0000000000000000"}}
+    with pytest.raises(ReleaseError, match="are not the notes gen was generated from"):
+        real_notes(args, other)
     _, unnamed = real_notes(DatasetReleaseArgs(source="gen", notes=str(FIXTURE)), {})
     assert unnamed["name"] == "private notes"
