@@ -464,7 +464,8 @@ class Demo:
         """Whether visitors see real notes: RuMedTop3's by default, a user's notes only when the config says so."""
         if self.config.show_real_text is not None:
             return self.config.show_real_text
-        return not (self.config.notes or (self.kg is not None and self.kg.corpus))
+        kg = getattr(self, "kg", None) or self._kg  # the loaded graph, or the one given before load
+        return not (self.config.notes or (kg is not None and kg.corpus))
 
     def shown(self, real_text: str) -> str:
         """A real note as visitors see it: itself, or a line saying it is not shown."""
