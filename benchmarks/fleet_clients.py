@@ -193,7 +193,7 @@ def main() -> None:
             f"One client, {args.memory_fleet} endpoints × {args.per_endpoint}, requests of {mem_seconds:g} s on "
             "average, growing `--n`. Generation: the peak RSS by the end of generation (the job's own `peak_rss_mb`: "
             "the graph, the sampled tasks, the requests). Whole run: the peak over the run, the dataset files "
-            "included, which read every note at once.\n",
+            "included (written a batch at a time, the card counted row by row).\n",
             "| --n | notes/s | client CPU ms/note | peak RSS, generation (MB) | peak RSS, whole run (MB) | wall (s) |",
             "| ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
