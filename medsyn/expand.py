@@ -114,7 +114,7 @@ def expand_graph(args: ExpandArgs) -> dict[str, list[str]]:
     backend = backend_from_config(config, template="example_guided")
     backend.load()
     params = GenerationParams(max_new_tokens=200, temperature=0.2, stop=["###"])
-    served = (backend.job_fields().get("served_model") or args.model or "served model") if backend else args.model
+    served = backend.job_fields().get("served_model") or args.model or "served model"
     source = f"llm:{served if isinstance(served, str) else ','.join(served)}"
     added: dict[str, list[str]] = {}
     for code in codes:

@@ -322,7 +322,10 @@ class NoteGenerator:
                 corpus = load_corpus(c.notes, c.text_column, c.code_column)
                 self._real, self.notes_fingerprint = corpus.notes, corpus.fingerprint
             elif self.kg.corpus:
+                from medsyn.corpus import notes_fingerprint
+
                 self._real = self.kg.notes()
+                self.notes_fingerprint = notes_fingerprint(self._real)
             else:
                 from medsyn.data import load_rumedtop3
 

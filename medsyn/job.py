@@ -30,7 +30,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medsyn.corpus import notes_fingerprint
 from medsyn.data import Note, read_rumedtop3_file
 from medsyn.errors import ConfigError, FolderBusyError, MedsynError
 from medsyn.generator import adapter_hash
@@ -193,7 +192,7 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
         real = generator.real_notes()
         spec["notes"] = {
             "name": c.notes_name or (generator.kg.corpus or {}).get("name") or "private notes",
-            "fingerprint": generator.notes_fingerprint or notes_fingerprint(real),
+            "fingerprint": generator.notes_fingerprint,
             "chars_median": int(statistics.median(len(n["text"]) for n in real)),
         }
     if generator.template == "auto":

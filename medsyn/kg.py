@@ -545,16 +545,10 @@ def build_graph(
     # Inverse category frequency: a symptom in every category tells nothing about any one of them.
     df = Counter(s for per in counts.values() for s in per)
     n_cat = max(len(counts), 1)
-    for code, per in counts.items():
+    # categories first, then the codes' own symptoms, weighted against the categories' spread
+    for code, per in itertools.chain(counts.items(), code_counts.items()):
         for symptom, count in per.items():
             graph.add_node(f"symptom:{symptom}", kind="symptom", name=symptom)
-            weight = (count / n_notes[code]) * math.log(1 + n_cat / df[symptom])
-            graph.add_edge(
-                f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
-            )
-
-    for code, per in code_counts.items():  # a code's own symptoms, weighted against the categories' spread
-        for symptom, count in per.items():
             weight = (count / n_notes[code]) * math.log(1 + n_cat / df[symptom])
             graph.add_edge(
                 f"icd:{code}", f"symptom:{symptom}", relation="has_symptom", count=count, weight=round(weight, 6)
@@ -565,26 +559,39 @@ def build_graph(
             graph.add_edge(f"symptom:{a}", f"symptom:{b}", key=code, relation="co_occurs", category=code, count=count)
     _link_related(graph, counts, n_notes, df, n_cat)
 
+    meta = _build_meta(config, fingerprint, lexicon, corpus, None if notes_default else len(notes), start)
+    kg = MedicalKG(graph, meta)
+    logger.info("built graph: %s", kg.stats())
+    return kg
+
+
+def _build_meta(
+    config: KGBuildConfig,
+    fingerprint: dict[str, Any],
+    lexicon: list[str],
+    corpus: Corpus | None,
+    n_given: int | None,
+    started: float,
+) -> dict[str, Any]:
+    """The graph's ``meta``: sources, options, the build fingerprint, the lexicon, and a user's corpus if any."""
     meta = {
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sources": {
             "icd10": "МКБ-10, Russian Ministry of Health reference directory 1.2.643.5.1.13.13.11.1005 v2.27 (MIT)",
-            "notes": "RuMedTop3 train, RuMedBench (Apache-2.0)" if notes_default else f"{len(notes)} notes given",
+            "notes": "RuMedTop3 train, RuMedBench (Apache-2.0)" if n_given is None else f"{n_given} notes given",
             "seed_lexicon": "RuMedSymptomRec symptom names, RuMedBench (Apache-2.0)",
         },
         "config": {k: getattr(config, k) for k in config.__dataclass_fields__},
         "build": fingerprint,
         "lexicon": lexicon,
-        "build_seconds": round(time.perf_counter() - start, 2),
+        "build_seconds": round(time.perf_counter() - started, 2),
     }
     if corpus is not None:
         meta["sources"]["notes"] = (
             f"{corpus.card_name}: {corpus.report.kept:,} notes, {len(corpus.report.per_code)} codes"
         )
         meta["corpus"] = corpus.describe()
-    kg = MedicalKG(graph, meta)
-    logger.info("built graph: %s", kg.stats())
-    return kg
+    return meta
 
 
 def _link_related(

@@ -202,17 +202,20 @@ class TaskSampler:
         self._codes = {c: codes_filter(kg.leaf_codes(c), codes) for c in self.categories}
         # codes that real notes give finer than their category: tasks pick among them by their own notes
         self._own_edges: dict[str, list[SymptomEdge] | None] = {}
+        self._code_styles: dict[str, list[dict[str, str]]] = {}
         self._coded = {c: coded for c in self.categories if (coded := _coded_codes(kg.code_notes(c), codes))}
         self._parts_cache: dict[str, tuple[list[SymptomEdge], dict[frozenset[str], int], list[dict[str, str]]]] = {}
 
     def weights(self) -> dict[str, float]:
         """``w(C)`` for every category."""
         # a category whose symptoms a model named has no real example; it counts as one, or it could never be drawn
-        return {
-            c: category_weight(len(self.kg.symptoms(c)), max(len(self.kg.examples(c)), 1) if self._asked(c) else
-                               len(self.kg.examples(c)))
-            for c in self.categories
-        }  # fmt: skip
+        weights = {}
+        for c in self.categories:
+            n_examples = len(self.kg.examples(c))
+            weights[c] = category_weight(
+                len(self.kg.symptoms(c)), max(n_examples, 1) if self._asked(c) else n_examples
+            )
+        return weights
 
     def _asked(self, category: str) -> bool:
         return any(e.source != "notes" for e in self.kg.symptoms(category))
@@ -254,7 +257,9 @@ class TaskSampler:
             if code not in self._own_edges:
                 self._own_edges[code] = self.kg.symptoms(code) if self.kg.has_own(code) else None
             edges = self._own_edges[code] or edges
-            styles = [e for e in styles if e["code"] == code] or styles
+            if code not in self._code_styles:
+                self._code_styles[code] = [e for e in styles if e["code"] == code] or styles
+            styles = self._code_styles[code]
         else:
             code = rng.choice(self._codes[category])
         n_symptoms = min(rng.randint(self.min_symptoms, self.max_symptoms), len(edges))

@@ -267,6 +267,7 @@ def quality_main(argv: list[str] | None = None) -> int:
         synthetic = load_synthetic(args.source, real_notes=real)
     if not synthetic:
         raise MedsynError(f"{args.source} holds no notes")
+    dev = load_source("rumedtop3:dev") if args.real == "rumedtop3:train" else None
     result, per_note = evaluate_quality(
         synthetic,
         real,
@@ -276,18 +277,15 @@ def quality_main(argv: list[str] | None = None) -> int:
         self_bleu_sample=args.self_bleu_sample,
         seed=args.seed,
         # Real notes outside the index show how much real notes overlap among themselves.
-        holdout=load_source("rumedtop3:dev") if args.real == "rumedtop3:train" else None,
+        holdout=dev,
     )
     reader_md = ""
     if args.reader:
         from medsyn.eval.reader import reader_measures, reader_table
 
         sets = {"these notes": synthetic}
-        if args.real == "rumedtop3:train":
-            sets |= {
-                "real dev notes": load_source("rumedtop3:dev"),
-                "GPT-4 notes": load_source("medsyn-reference:gpt4"),
-            }
+        if dev is not None:
+            sets |= {"real dev notes": dev, "GPT-4 notes": load_source("medsyn-reference:gpt4")}
         result["reader"] = reader_measures(sets, real, seed=args.seed)
         reader_md = "## What a reader sees\n\n" + reader_table(result["reader"]) + "\n\n"
     run_dir = report.run_path(args.out_dir, args.name)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from medsyn.text import lemma, tokenize
+
 __all__ = ["ClinicalCheck", "REASON_PREFIX", "FEMALE_TERMS", "MALE_TERMS"]
 
 REASON_PREFIX = "contradiction"
@@ -71,8 +73,6 @@ class ClinicalCheck:
 
     def findings(self, note: str, sex: str | None = None, age: int | None = None) -> list[str]:
         """One ``contradiction: …`` line per thing in ``note`` that cannot be for this patient."""
-        from medsyn.text import lemma, tokenize
-
         lemmas = [lemma(t) for t in tokenize(note.lower())]
         found = set(lemmas)
         out = []

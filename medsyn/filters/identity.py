@@ -19,7 +19,6 @@ from medsyn.text import name_tags
 
 __all__ = ["IDENTIFIER_PATTERNS", "Finding", "PersonNames", "find_identifiers", "mask"]
 
-_D = r"\d"
 IDENTIFIER_PATTERNS: dict[str, re.Pattern[str]] = {
     "phone number": re.compile(
         r"(?<![\d\w])(?:\+7|8)[\s\-(]{0,2}\d{3}[\s\-)]{0,2}\d{3}[\s\-]?\d{2}[\s\-]?\d{2}(?!\d)"

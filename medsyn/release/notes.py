@@ -212,21 +212,11 @@ def _write_config(out: Path, folder: str, name: str, rows: list[dict[str, Any]])
     return f"{folder}/{path.name}", ds.data.nbytes
 
 
-def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str, Any]:
-    """Build the release folder ``out`` from ``args.source``; returns what the card and the log report.
-
-    Raises:
-        ReleaseError: near copies of real notes (unless ``drop_near_copies``), or a source that is not a dataset.
-    """
-    from medsyn.data import load_rumedtop3
-
-    groups, spec, config = read_notes_source(args.source)
-    out = Path(out)
-    if out.resolve() == Path(args.source).resolve():
-        raise ReleaseError(f"--out {out} is the source folder; build the release elsewhere")
-    notes = groups["default"] + groups["rejected"]
-    if not groups["default"]:
-        raise ReleaseError(f"{args.source} holds no kept note; there is nothing to release")
+def _gate(
+    args: DatasetReleaseArgs, spec: dict[str, Any], notes: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[float], list[str], dict[str, list[str]]]:
+    """Run the privacy gate over ``notes``: ``(real notes, their description, copy scores, near copies, notes that
+    identify a person)``; raises unless the flags say to leave such notes out."""
     from medsyn.filters.identity import PersonNames
 
     real, described = real_notes(args, spec)
@@ -252,6 +242,25 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     ):
         if ids:
             logger.warning("left out %d notes that %s: %s", len(ids), what, ", ".join(sorted(ids)[:20]))
+    return real, described, scores, near, identities
+
+
+def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str, Any]:
+    """Build the release folder ``out`` from ``args.source``; returns what the card and the log report.
+
+    Raises:
+        ReleaseError: near copies of real notes (unless ``drop_near_copies``), or a source that is not a dataset.
+    """
+    from medsyn.data import load_rumedtop3
+
+    groups, spec, config = read_notes_source(args.source)
+    out = Path(out)
+    if out.resolve() == Path(args.source).resolve():
+        raise ReleaseError(f"--out {out} is the source folder; build the release elsewhere")
+    notes = groups["default"] + groups["rejected"]
+    if not groups["default"]:
+        raise ReleaseError(f"{args.source} holds no kept note; there is nothing to release")
+    real, described, scores, near, identities = _gate(args, spec, notes)
     for row, score in zip(notes, scores):
         row["copy_score"] = score
     dropped = set(near) | set(identities)
@@ -286,7 +295,7 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         raise ReleaseError("every kept note was left out by the privacy gate; there is nothing to release")
     train = load_rumedtop3("train") if described is None else real
     quality = _quality(out, kept, train, holdout=described is None)
-    plots = _plots(out, kept, train, real_name if described else "RuMedTop3 train")
+    plots = _plots(out, kept, train, f"«{described['name']}»" if described else "RuMedTop3 train")
     classify = _classify(args.classify_run)
     stats = {
         "counts": {name: len(rows) for name, rows in groups.items()},
