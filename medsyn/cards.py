@@ -147,6 +147,12 @@ def _filter_line(spec: dict[str, Any]) -> str:
             else ""
         )
         + f"; up to {spec.get('max_attempts', 1)} attempts per task"
+        + (
+            f", each of {spec['best_of']} candidates, of which the kept one with the highest symptom coverage × "
+            "label fidelity × realism was written"
+            if spec.get("best_of", 1) > 1
+            else ""
+        )
     )
     if not spec.get("consistency_top_k"):
         return line + "."
@@ -302,7 +308,8 @@ def notes_card(
         load_id=load_id,
         medsyn_version=spec.get("medsyn_version"),
         counts={k: stats.counts[k] for k in ("default", "rejected", "failed")},
-        style_example="example_guided" in templates,
+        style_example="example_guided" in templates or "few_shot" in templates,
+        few_shot=spec.get("few_shot_k") if "few_shot" in templates else None,
         templates=", ".join(f"`{t}`" for t in templates),
         has_copy_score=bool(stats.first_kept and "copy_score" in stats.first_kept),
         example_row=json.dumps(example, ensure_ascii=False, indent=2),

@@ -33,6 +33,8 @@ from medsyn.prompts import get_prompt_builder
 from medsyn.sampling import Task, TaskSampler
 from medsyn.text import symptom_coverage
 
+MAX_SHOT_CHARS = 600  # a few-shot example is cut here, so that k of them leave the model room to write
+
 if TYPE_CHECKING:
     from medsyn.filters.note import FilterResult
     from medsyn.kg import MedicalKG
@@ -138,9 +140,11 @@ class GeneratorConfig:
     template: str = field(
         default="auto",
         metadata={
-            "help": "prompt: example_guided, instruction, or auto (instruction with an adapter, else example_guided)"
+            "help": "prompt: example_guided, instruction, few_shot (the instruction format after --few_shot_k real "
+            "notes of the code as worked examples), or auto (instruction with an adapter, else example_guided)"
         },
     )
+    few_shot_k: int = field(default=3, metadata={"help": "few_shot: real notes of the code shown before the task"})
     prompt_format: str = field(default="auto", metadata={"help": "auto, chat or text"})
     dtype: str = field(default="auto", metadata={"help": "auto, bfloat16, float16 or float32"})
     device: str | None = field(default=None, metadata={"help": "cpu, cuda, cuda:1… (CUDA if available)"})
@@ -168,6 +172,13 @@ class GeneratorConfig:
     max_attempts: int = field(
         default=3, metadata={"help": "tries per task while the filter rejects its note (1: no retry)"}
     )
+    best_of: int = field(
+        default=1,
+        metadata={
+            "help": "candidates per try: of those the filter keeps, the one with the highest symptom coverage x "
+            "label fidelity x realism is written (1: the first note)"
+        },
+    )
     clinical_filter: bool = field(
         default=True,
         metadata={
@@ -192,8 +203,10 @@ class GeneratorConfig:
             raise ConfigError(f"fill_rare_to must be >= 1 real notes per category, got {self.fill_rare_to}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.template not in ("auto", "example_guided", "instruction"):
-            raise ConfigError(f"template must be auto, example_guided or instruction, got {self.template!r}")
+        if self.template not in ("auto", "example_guided", "instruction", "few_shot"):
+            raise ConfigError(f"template must be auto, example_guided, instruction or few_shot, got {self.template!r}")
+        if self.few_shot_k < 1 or self.best_of < 1:
+            raise ConfigError(f"few_shot_k and best_of must be >= 1, got {self.few_shot_k} and {self.best_of}")
         if self.prompt_format not in ("auto", "chat", "text"):
             raise ConfigError(f"prompt_format must be auto, chat or text, got {self.prompt_format!r}")
         if not 0 <= self.min_symptom_coverage <= 1 or not 0 <= self.max_copy_score <= 1:
@@ -260,6 +273,9 @@ class NoteGenerator:
         self._params_cache: tuple[GenerationParams | None, str] = (None, "")
         self._real: list[dict[str, Any]] | None = None
         self._clinical: Any = None
+        self._shot_symptoms: dict[str, list[str]] = {}
+        self._extractor: Any = None
+        self.ranker: Any = None  # the best-of-N NoteRanker, trained on first use
         self.notes_fingerprint: str | None = None  # of --notes, once read
         self.stopping = False  # set when the job stops: a task the filter would try again is left for the resume
 
@@ -358,7 +374,33 @@ class NoteGenerator:
         chat = self.backend.chat if self.backend is not None else False
         builder = get_prompt_builder(resolve_template(self.template, self.adapter, self.backend))
         row = task.to_dict()
+        if builder.name == "few_shot":
+            row["examples"] = self.shots(task)
         return builder.messages(row) if chat else builder.text(row)
+
+    def shots(self, task: Task) -> list[dict[str, Any]]:
+        """The few-shot prompt's worked examples for ``task``: real notes of its code (its category's when the code
+        has none of its own, then the category's to make up ``few_shot_k``), drawn by a hash of the task id, the
+        task's style example among them and nearest the note to write; each with the complaints the graph's
+        extractor reads in it."""
+        import random
+
+        own = [e for e in self.kg.examples(task.icd10_code) if e["id"] != task.example_id]
+        seen = {task.example_id, *(e["id"] for e in own)}
+        more = [e for e in self.kg.examples(task.category) if e["id"] not in seen]
+        rng = random.Random(f"{self.config.seed}:{task.id}:shots")
+        rng.shuffle(own)
+        rng.shuffle(more)
+        first = [{"id": task.example_id, "text": task.example_note}] if task.example_id else []
+        if self._extractor is None:
+            self._extractor = self.kg.extractor()
+        out = []
+        for example in (first + own + more)[: self.config.few_shot_k]:
+            if example["id"] not in self._shot_symptoms:
+                self._shot_symptoms[example["id"]] = self._extractor.extract(example["text"])
+            text = " ".join(example["text"].split())[:MAX_SHOT_CHARS]
+            out.append({"text": text, "symptoms": self._shot_symptoms[example["id"]] or [task.icd10_name]})
+        return out[::-1]
 
     # ------------------------------------------------------------------ generation
 
@@ -383,17 +425,22 @@ class NoteGenerator:
         assert self.backend is not None, "call load() first"
         prompt = self.prompt(task)
         record: dict[str, Any] = {}
+        n = self.config.best_of
         for attempt in range(1, self.config.max_attempts + 1):
-            seed = request_seed(self.config.seed, task.id, attempt)
+            # candidate 0 has the seed a one-candidate job gives the try; the others a seed of their own
+            seeds = [
+                request_seed(self.config.seed, task.id if j == 0 else f"{task.id}#{j}", attempt) for j in range(n)
+            ]
             try:
-                generation = await self.backend.agenerate(prompt, self.params, seed)
+                generations = await asyncio.gather(*(self.backend.agenerate(prompt, self.params, s) for s in seeds))
             except (EndpointsUnavailableError, GenerationAborted):
                 raise  # the run stops: no endpoint to send anything to
             except RequestFailed as err:
                 if err.endpoint is None:
                     logger.warning("task %s failed: %s", task.id, err)
-                return self.failed_record(task, prompt, seed, attempt, err.kind, str(err), err.endpoint)
-            record = self.record(task, prompt, generation, seed, attempt)
+                return self.failed_record(task, prompt, seeds[0], attempt, err.kind, str(err), err.endpoint)
+            records = [self.record(task, prompt, g, s, attempt) for g, s in zip(generations, seeds)]
+            record = self.best(task, records)
             if record["kept"]:
                 break
             if self.stopping and attempt < self.config.max_attempts:
@@ -425,6 +472,24 @@ class NoteGenerator:
         text, stopped = clean_generation(raw, self.params.stop)
         generation = Generation(text, None, pieces, "stop" if stopped else None)
         yield StreamUpdate(text, self.record(task, prompt, generation, seed, attempt))
+
+    def best(self, task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Of one try's candidate records, the kept one that the ranker scores highest (the first when there is
+        one candidate); the first candidate when the filter kept none."""
+        kept = [r for r in records if r["kept"]]
+        if len(records) == 1 or not kept:
+            return records[0]
+        if self.ranker is None:
+            self.ranker = self._make_ranker()
+        texts = [r["note"] for r in kept]
+        scores = self.ranker.scores(texts, [task.category] * len(kept), [task.symptoms] * len(kept))
+        return kept[max(range(len(kept)), key=lambda i: (scores[i], -i))]
+
+    def _make_ranker(self) -> Any:
+        from medsyn.data import load_reference
+        from medsyn.filters.rank import NoteRanker
+
+        return NoteRanker.from_notes(self.real_notes(), load_reference("gpt4"))
 
     def verdict(self, task: Task, text: str) -> tuple[bool, list[str]]:
         """Whether the filter keeps ``text`` for ``task``, and why not."""

@@ -195,6 +195,10 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
             "fingerprint": generator.notes_fingerprint,
             "chars_median": int(statistics.median(len(n["text"]) for n in real)),
         }
+    if generator.template == "few_shot":
+        spec["few_shot_k"] = c.few_shot_k
+    if c.best_of > 1:  # absent at 1, so that jobs written before best-of keep their fingerprint
+        spec["best_of"] = c.best_of
     if generator.template == "auto":
         del spec["template"]  # settled once the backend is loaded and says what its model takes
     if backend is not None:

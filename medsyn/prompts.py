@@ -7,6 +7,9 @@ Templates are Jinja2 files in ``medsyn/templates``. Each :class:`PromptBuilder` 
   of the same category as a style example and the symptoms to use, asking for a note about another patient with the
   same disease.
 * ``instruction``: the fine-tuning format ``### Задание: … ### Вход: пациент, пол, возраст, жалобы … ### Ответ:``.
+* ``few_shot``: the instruction format with ``k`` real notes of the same code or category before it, each as a
+  worked example (its complaints, as the graph's extractor reads them, as the ``### Вход``), so that a base model
+  or an adapter sees how notes of this disease are written.
 """
 
 from __future__ import annotations
@@ -105,9 +108,13 @@ class PromptBuilder:
     def text(self, task: Mapping[str, Any]) -> str:
         """Plain text for base models: the prompt ends where the note should begin."""
         self._check(task)
-        if self.name == "instruction":
+        if self.name in ("instruction", "few_shot"):
             patient = format_patient_input(task["sex"], int(task["age"]), list(task["symptoms"]))
-            return render_instruction(INSTRUCTION_WRITE, patient)
+            shots = [
+                render_instruction(INSTRUCTION_WRITE, format_patient_input(None, None, ex["symptoms"]), ex["text"])
+                for ex in (task["examples"] if self.name == "few_shot" else [])
+            ]
+            return "\n\n".join([*shots, render_instruction(INSTRUCTION_WRITE, patient)])
         system, user = (m["content"] for m in self.messages(task))
         return f"{system}\n\n{user}\n\nЗапись врача:"
 
@@ -117,6 +124,7 @@ PROMPT_BUILDERS: dict[str, PromptBuilder] = {
         "example_guided", ("icd10_code", "icd10_name", "example_note", "symptoms", "sex", "age")
     ),
     "instruction": PromptBuilder("instruction", ("symptoms", "sex", "age")),
+    "few_shot": PromptBuilder("few_shot", ("symptoms", "sex", "age", "examples")),
 }
 
 

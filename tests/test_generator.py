@@ -67,3 +67,64 @@ def test_note_generator_streams_a_note_and_judges_it(kg_path, tiny_model_dir, tm
     # the same request seed as the job's first try: the streamed note is the note the job writes
     assert record["note"] == generator.generate([task])[0]["note"]
     assert record["kept"] is False and record["filter_reasons"]  # a random model names no symptom
+
+
+def test_few_shot_prompt_shows_real_notes_of_the_code_before_the_task(kg_path, tiny_model_dir, tmp_path):
+    from medsyn.generator import NoteGenerator
+    from medsyn.prompts import ANSWER_MARKER
+
+    config = _config(tmp_path, kg_path, tiny_model_dir, template="few_shot", few_shot_k=3)
+    gen = NoteGenerator(config, PARAMS)
+    task = gen.task("M54", symptoms=["боль в пояснице"], sex="F", age=40, seed=2)
+    shots = gen.shots(task)
+    real = {" ".join(e["text"].split()) for e in gen.kg.examples("M54")}
+    assert len(shots) == 3 and all(s["text"] in real and s["symptoms"] for s in shots)
+    assert shots[-1]["text"] == " ".join(task.example_note.split())  # the task's own example nearest the task
+    assert gen.shots(task) == shots  # drawn by the task id: the same prompt on a resume
+    prompt = gen.prompt(task)
+    assert prompt.count(ANSWER_MARKER) == 4 and prompt.endswith(ANSWER_MARKER)
+    assert prompt.rindex(shots[-1]["text"]) < prompt.rindex("пол: женский, возраст: 40 лет, жалобы: боль в пояснице")
+    (record,) = gen.generate([task])
+    assert record["template"] == "few_shot" and record["prompt"] == prompt
+
+
+def test_best_of_writes_the_kept_candidate_the_ranker_scores_highest(kg_path, tiny_model_dir, tmp_path):
+    from medsyn.generator import NoteGenerator
+
+    class Longest:  # a ranker stand-in that prefers the longest note
+        def __init__(self):
+            self.seen = []
+
+        def scores(self, texts, codes, symptoms):
+            self.seen.append(list(texts))
+            return [float(len(t)) for t in texts]
+
+    params = GenerationParams(max_new_tokens=12, temperature=1.0, stop=[])
+    one = NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir), params).load()
+    task = one.task("M54", symptoms=["боль в пояснице"], sex="M", age=33, seed=4)
+    (single,) = one.generate([task])
+    best = NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir, best_of=3), params).load()
+    best.ranker = Longest()
+    (record,) = best.generate([task])
+    (candidates,) = best.ranker.seen
+    assert len(candidates) == 3 and single["note"] == candidates[0]  # candidate 0 is the one-candidate note
+    assert record["note"] == max(candidates, key=len)
+
+
+def test_best_of_and_few_shot_are_part_of_the_job_only_when_used(kg_path, tiny_model_dir, tmp_path):
+    import pytest
+
+    from medsyn.errors import ConfigError
+    from medsyn.generator import NoteGenerator
+    from medsyn.job import job_spec
+
+    plain = job_spec(NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir)), "g")
+    assert "best_of" not in plain and "few_shot_k" not in plain  # older jobs keep their fingerprint
+    spec = job_spec(
+        NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir, best_of=2, template="few_shot", few_shot_k=2)), "g"
+    )
+    assert spec["best_of"] == 2 and spec["few_shot_k"] == 2 and spec["template"] == "few_shot"
+    with pytest.raises(ConfigError, match="best_of"):
+        _config(tmp_path, kg_path, tiny_model_dir, best_of=0)
+    with pytest.raises(ConfigError, match="few_shot"):
+        _config(tmp_path, kg_path, tiny_model_dir, template="few-shot")
