@@ -121,13 +121,28 @@ def looks_like_path(model: str) -> bool:
     return model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or "\\" in model
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (oneDNN's check: AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def pick_dtype(dtype: str, device: str) -> Any:
-    """Map ``"auto" | "bfloat16" | "float16" | "float32"`` to a torch dtype (``auto``: bf16 on CUDA and CPU, else fp32)."""
+    """Map ``"auto" | "bfloat16" | "float16" | "float32"`` to a torch dtype.
+
+    ``auto`` is bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 or AMX), fp32 elsewhere: on a CPU without
+    them bf16 is emulated, and generation runs several times slower than in fp32.
+    """
     import torch
 
     if dtype == "auto":
-        # bf16 halves memory and is what the default model was converted to; CPUs without fast bf16 still run it.
-        return torch.bfloat16 if device.startswith("cuda") or device == "cpu" else torch.float32
+        if device.startswith("cuda"):
+            return torch.bfloat16
+        return torch.bfloat16 if device == "cpu" and cpu_has_bf16() else torch.float32
     try:
         return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
     except KeyError as err:

@@ -91,10 +91,17 @@ def test_model_label():
     assert model_label(Path("/m/x")) == "/m/x"
 
 
-def test_pick_dtype_on_cpu():
+def test_pick_dtype_on_cpu(monkeypatch):
     import torch
 
+    from medsyn import models
+
+    native = models.cpu_has_bf16()
+    assert pick_dtype("auto", "cpu") is (torch.bfloat16 if native else torch.float32)
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: True)
     assert pick_dtype("auto", "cpu") is torch.bfloat16
+    monkeypatch.setattr(models, "cpu_has_bf16", lambda: False)
+    assert pick_dtype("auto", "cpu") is torch.float32  # emulated bf16 would be several times slower
     assert pick_dtype("auto", "cuda:1") is torch.bfloat16
     assert pick_dtype("auto", "mps") is torch.float32
     assert pick_dtype("float32", "cpu") is torch.float32
