@@ -309,7 +309,6 @@ def notes_card(
         medsyn_version=spec.get("medsyn_version"),
         counts={k: stats.counts[k] for k in ("default", "rejected", "failed")},
         style_example="example_guided" in templates or "few_shot" in templates,
-        few_shot=spec.get("few_shot_k") if "few_shot" in templates else None,
         templates=", ".join(f"`{t}`" for t in templates),
         has_copy_score=bool(stats.first_kept and "copy_score" in stats.first_kept),
         example_row=json.dumps(example, ensure_ascii=False, indent=2),

@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -383,8 +384,6 @@ class NoteGenerator:
         has none of its own, then the category's to make up ``few_shot_k``), drawn by a hash of the task id, the
         task's style example among them and nearest the note to write; each with the complaints the graph's
         extractor reads in it."""
-        import random
-
         own = [e for e in self.kg.examples(task.icd10_code) if e["id"] != task.example_id]
         seen = {task.example_id, *(e["id"] for e in own)}
         more = [e for e in self.kg.examples(task.category) if e["id"] not in seen]
