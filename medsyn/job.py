@@ -199,6 +199,8 @@ def job_spec(generator: NoteGenerator, graph_fingerprint: str) -> dict[str, Any]
         spec["few_shot_k"] = c.few_shot_k
     if c.best_of > 1:  # absent at 1, so that jobs written before best-of keep their fingerprint
         spec["best_of"] = c.best_of
+    if c.vocab != "full":  # absent when full, as for jobs written before the option
+        spec["vocab"] = c.vocab
     if generator.template == "auto":
         del spec["template"]  # settled once the backend is loaded and says what its model takes
     if backend is not None:

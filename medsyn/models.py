@@ -7,9 +7,11 @@ safetensors folder under ``<cache>/models/gemma-3-270m``; later loads take about
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ __all__ = [
     "convert_default_model",
     "load_model_and_tokenizer",
     "pick_dtype",
+    "restrict_output_vocab",
 ]
 
 logger = logging.getLogger(__name__)
@@ -207,6 +210,57 @@ def load_model_and_tokenizer(
         tokenizer.pad_token = tokenizer.eos_token
     lm.to(device).eval()
     return lm, tokenizer
+
+
+def restrict_output_vocab(lm: Any, tokenizer: Any, texts: Iterable[str], extra: Iterable[str] = ()) -> int:
+    """Let ``lm`` write only the tokens that ``texts`` use (plus ``extra`` strings and the special tokens).
+
+    The LM head is replaced by one over those rows of its weight; the other logits are ``-inf``, so sampling is
+    the model's own distribution renormalised over the kept tokens. RuMedTop3's 4,690 notes use about 5,300 of
+    Gemma's 262,144 tokens, and the head is most of a small model's work per token: on 2 CPU cores a batch of 16
+    notes is written in 2.4x less time. The input embeddings stay whole, so any prompt still reads as before.
+
+    Returns the number of tokens kept.
+    """
+    import torch
+
+    keep: set[int] = set(tokenizer.all_special_ids)
+    batch: list[str] = []
+    for text in [*texts, *extra, None]:
+        if text is not None:
+            batch.append(text)
+        if batch and (text is None or len(batch) == 512):
+            for row in tokenizer(batch, add_special_tokens=False)["input_ids"]:
+                keep.update(row)
+            batch = []
+    head = lm.get_output_embeddings()
+    if head is None or getattr(head, "bias", None) is not None:
+        raise BackendError(f"{type(lm).__name__} has no plain linear LM head whose vocabulary can be narrowed")
+    vocab = head.weight.shape[0]
+    index = torch.tensor(sorted(i for i in keep if i < vocab), device=head.weight.device)
+    lm.set_output_embeddings(_subset_head_class()(head.weight.detach()[index].clone(), index, vocab))
+    return len(index)
+
+
+@functools.cache
+def _subset_head_class() -> Any:
+    import torch
+
+    class SubsetHead(torch.nn.Module):
+        """A linear LM head over some rows of the vocabulary; the logits of the others are ``-inf``."""
+
+        def __init__(self, weight: Any, index: Any, vocab: int) -> None:
+            super().__init__()
+            self.register_buffer("weight", weight)
+            self.register_buffer("index", index)
+            self.vocab = vocab
+
+        def forward(self, hidden: Any) -> Any:
+            logits = hidden.contiguous() @ self.weight.T
+            out = logits.new_full((*logits.shape[:-1], self.vocab), float("-inf"))
+            return out.index_copy_(out.dim() - 1, self.index, logits)
+
+    return SubsetHead
 
 
 def adapter_label(adapter: str | None) -> str | None:

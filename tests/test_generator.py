@@ -128,3 +128,28 @@ def test_best_of_and_few_shot_are_part_of_the_job_only_when_used(kg_path, tiny_m
         _config(tmp_path, kg_path, tiny_model_dir, best_of=0)
     with pytest.raises(ConfigError, match="few_shot"):
         _config(tmp_path, kg_path, tiny_model_dir, template="few-shot")
+
+
+def test_vocab_notes_narrows_the_model_to_the_real_notes_tokens_and_is_part_of_the_job(
+    kg_path, tiny_model_dir, tmp_path
+):
+    import pytest
+
+    from medsyn.errors import ConfigError
+    from medsyn.generator import NoteGenerator
+    from medsyn.job import job_spec
+
+    assert "vocab" not in job_spec(NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir)), "g")
+    gen = NoteGenerator(_config(tmp_path, kg_path, tiny_model_dir, vocab="notes"), PARAMS).load()
+    head = gen.backend.model.get_output_embeddings()
+    tok = gen.backend.tokenizer
+    used = set(tok.all_special_ids)
+    for text in [n["text"] for n in gen.real_notes()] + gen._vocab_texts()[1]:
+        used.update(tok(text, add_special_tokens=False)["input_ids"])
+    assert sorted(used) == head.index.tolist()
+    assert job_spec(gen, "g")["vocab"] == "notes"
+    assert gen.generate([gen.task("M54.5", seed=1)])[0]["completion_tokens"] > 0
+    with pytest.raises(ConfigError, match="transformers"):
+        _config(tmp_path, kg_path, None, vocab="notes", endpoint=["http://127.0.0.1:9"])
+    with pytest.raises(ConfigError, match="vocab"):
+        _config(tmp_path, kg_path, tiny_model_dir, vocab="all")

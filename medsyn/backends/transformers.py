@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from medsyn.backends.base import Backend, Generation, GenerationParams, Prompt, clean_generation
@@ -99,6 +99,19 @@ class TransformersBackend(Backend):
             self.model.device,
             "chat" if self.chat else "text",
         )
+
+    def restrict_vocab(self, texts: Iterable[str], extra: Iterable[str] = ()) -> int:
+        """Write only the tokens that ``texts`` and ``extra`` use (:func:`medsyn.models.restrict_output_vocab`).
+
+        Returns the number of tokens kept.
+        """
+        from medsyn.models import restrict_output_vocab
+
+        if self.model is None:
+            raise BackendError("call load() before restrict_vocab()")
+        kept = restrict_output_vocab(self.model, self.tokenizer, texts, extra)
+        logger.info("output vocabulary narrowed to the %d tokens the real notes use", kept)
+        return kept
 
     def _render(self, prompt: Prompt) -> str:
         if isinstance(prompt, str):

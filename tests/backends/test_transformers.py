@@ -70,3 +70,30 @@ def test_stream_yields_the_seeded_note_piece_by_piece(tiny_model_dir):
     stream = backend.stream("Жалобы на боль", params, seed=11)
     assert next(stream) == pieces[0]
     stream.close()  # stops the generation thread; nothing hangs
+
+
+def test_a_narrowed_vocabulary_writes_only_its_tokens_with_the_model_s_own_logits(tiny_model_dir):
+    import torch
+
+    backend = get_backend("transformers", model=str(tiny_model_dir), dtype="float32", device="cpu")
+    with pytest.raises(BackendError, match="load"):
+        backend.restrict_vocab(["боль"])
+    backend.load()
+    tok = backend.tokenizer
+    batch = tok(["Жалобы на боль в груди"], return_tensors="pt")
+    with torch.inference_mode():
+        full = backend.model(**batch).logits[0, -1]
+    kept = backend.restrict_vocab(["боль в груди, кашель"], extra=["\n"])
+    allowed = set(tok("боль в груди, кашель", add_special_tokens=False)["input_ids"])
+    allowed |= set(tok("\n", add_special_tokens=False)["input_ids"]) | set(tok.all_special_ids)
+    assert kept == len(allowed) < len(tok) // 10
+    with torch.inference_mode():
+        narrow = backend.model(**batch).logits[0, -1]
+    index = sorted(allowed)
+    assert torch.allclose(narrow[index], full[index], atol=1e-5)  # the kept tokens' logits are the model's own
+    assert torch.isinf(narrow).sum() == len(tok) - kept
+    wide = GenerationParams(max_new_tokens=20, temperature=1.5, top_k=0, top_p=1.0, repetition_penalty=1.0, stop=[])
+    prompt = backend._encode(["Жалобы"])
+    for seed in range(4):
+        out = backend._run(prompt, backend._sampling(wide, [seed]), wide)[0, prompt["input_ids"].shape[1] :]
+        assert len(out) > 0 and set(out.tolist()) <= allowed  # sampled wide, yet only from the kept tokens
