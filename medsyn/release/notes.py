@@ -84,7 +84,29 @@ class DatasetReleaseArgs:
     classify_run: str | None = field(
         default=None, metadata={"help": "a medsyn eval classify run folder whose results go into the card"}
     )
+    recommend: str | None = field(
+        default=None,
+        metadata={
+            "help": "the way of use the card recommends, a setting of --classify_run chosen on the other half of "
+            "dev: 1:1 (all notes with all real ones) or 1:fill=N (only codes with fewer than N real notes, up to N)"
+        },
+    )
+    variants_compared: int | None = field(
+        default=None, metadata={"help": "how many recipes and ways of use were compared to choose --recommend"}
+    )
     title: str = field(default="medsyn synthetic Russian clinical notes", metadata={"help": "the card's title"})
+
+    def __post_init__(self) -> None:
+        if self.recommend is not None:
+            from medsyn.eval.upsample import parse_setting
+
+            setting = parse_setting(self.recommend)
+            if not self.classify_run:
+                raise ReleaseError("--recommend names a setting of --classify_run; pass the run that measured it")
+            if setting.real != 1 or not setting.uses_synthetic:
+                raise ReleaseError(
+                    f"--recommend {self.recommend}: recommend all real notes plus these (1:1, 1:fill=N)"
+                )
 
 
 # -- reading ---------------------------------------------------------------------------------------------------------
@@ -327,7 +349,7 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         job_fingerprint=fingerprint(spec),
         plots=plots,
         quality=quality,
-        classify=_classify_tables(classify),
+        classify=_classify_tables(classify, args.recommend, args.variants_compared),
         near_copies_dropped=sorted(near),
         identifiers_dropped=sorted(identities),
     )
@@ -335,13 +357,31 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
     return stats
 
 
-def _classify_tables(classify: dict[str, Any] | None) -> dict[str, str] | None:
+def _classify_tables(
+    classify: dict[str, Any] | None, recommend: str | None = None, variants: int | None = None
+) -> dict[str, Any] | None:
+    """The card's downstream part: the run's tables, the dev half it scored, and the way of use it recommends."""
     if not classify:
         return None
+    from medsyn.data import load_rumedtop3
+    from medsyn.eval.classify import eval_halves
     from medsyn.eval.report import classify_table, gain_table
+    from medsyn.eval.upsample import parse_setting
 
     summary = classify["summary"]
-    return {"run": classify["run"], "table": classify_table(summary), "gains": gain_table(summary)}
+    tables: dict[str, Any] = {"run": classify["run"], "table": classify_table(summary), "gains": gain_table(summary)}
+    half = summary.get("eval_half")
+    if half:
+        sizes = {name: len(notes) for name, notes in eval_halves(load_rumedtop3("dev")).items()}
+        other = next(name for name in sizes if name != half)
+        tables["half"] = {"name": half, "notes": sizes[half], "other": other, "other_notes": sizes[other]}
+    if recommend:
+        wanted = parse_setting(recommend)
+        if not any(s["real"] == wanted.real and s["synthetic"] == wanted.synthetic and s["fill_to"] == wanted.fill_to
+                   for s in summary["settings"]):  # fmt: skip
+            raise ReleaseError(f"--recommend {recommend}: run {classify['run']} did not measure it")
+        tables["recommend"] = {"fill_to": wanted.fill_to, "variants": variants}
+    return tables
 
 
 def _quality(

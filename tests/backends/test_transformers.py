@@ -97,3 +97,41 @@ def test_a_narrowed_vocabulary_writes_only_its_tokens_with_the_model_s_own_logit
     for seed in range(4):
         out = backend._run(prompt, backend._sampling(wide, [seed]), wide)[0, prompt["input_ids"].shape[1] :]
         assert len(out) > 0 and set(out.tolist()) <= allowed  # sampled wide, yet only from the kept tokens
+
+
+def test_stop_strings_stop_the_batch_and_their_criteria_are_built_once(tiny_model_dir):
+    backend = get_backend("transformers", model=str(tiny_model_dir), dtype="float32", device="cpu")
+    backend.load()
+    free = GenerationParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0, stop=[])
+    text = backend.generate(["Жалобы на боль"], free)[0].text
+    stop = next(ch for ch in text[5:] if ch.strip())  # a character the greedy note writes after its start
+    params = GenerationParams(max_new_tokens=40, temperature=0, repetition_penalty=1.0, stop=[stop])
+    for _ in range(2):
+        cut = backend.generate(["Жалобы на боль"], params)[0]
+        assert cut.finish_reason == "stop" and stop not in cut.text and text.startswith(cut.text)
+        assert cut.completion_tokens < backend.generate(["Жалобы на боль"], free)[0].completion_tokens
+    assert list(backend._stops) == [(stop,)]
+
+
+def test_the_pruning_loop_draws_what_generate_draws_and_a_finished_row_leaves_the_others_alone(tiny_model_dir):
+    from medsyn.backends.transformers import _decode_rows
+
+    backend = get_backend("transformers", model=str(tiny_model_dir), dtype="float32", device="cpu")
+    backend.load()
+    prompts = ["Жалобы на боль", "Кашель и насморк в течение трёх дней, слабость", "Головная боль"]
+    for params in (
+        GenerationParams(max_new_tokens=14, temperature=0, repetition_penalty=1.3, stop=[]),
+        GenerationParams(max_new_tokens=14, temperature=1.2, top_k=50, top_p=0.9, repetition_penalty=1.1, stop=[]),
+    ):
+        batch = backend._encode(prompts)
+        seeds = [3, 4, 5]
+        out = backend._run(batch, backend._sampling(params, seeds), params)[:, batch["input_ids"].shape[1] :]
+        reference = [[t for t in row if t != backend.tokenizer.pad_token_id] for row in out.tolist()]
+        eos = backend._eos_ids()
+        assert _decode_rows(backend.model, backend.tokenizer, batch, params, seeds, eos) == reference
+        # the first row ends at its fifth token; the other two rows go on to the same tokens as before
+        ended = _decode_rows(backend.model, backend.tokenizer, batch, params, seeds, eos | {reference[0][4]})
+        first_end = reference[0].index(reference[0][4])
+        assert ended[0] == reference[0][: first_end + 1]
+        for row, ref in zip(ended[1:], reference[1:]):
+            assert row == ref[: next((i + 1 for i, t in enumerate(ref) if t == reference[0][4]), len(ref))]

@@ -213,3 +213,26 @@ def test_loading_a_release_warns_about_nothing_in_its_card(release, caplog):
     with caplog.at_level(logging.WARNING):
         load_dataset(str(folder), "rejected", split="train")
     assert "malformed" not in caplog.text  # every split states num_bytes and num_examples
+
+
+def test_the_card_recommends_the_way_of_use_chosen_on_the_other_half(tmp_path, real_notes):
+    from medsyn.release.notes import _classify_tables
+
+    run = Path(__file__).resolve().parents[2] / "results" / "selection-split" / "report"  # 1:0 and 1:1 on `report`
+    source = _generated_folder(tmp_path, real_notes)
+    args = DatasetReleaseArgs(source=str(source), classify_run=str(run), recommend="1:1", variants_compared=8)
+    build_dataset_release(args, tmp_path / "rel")
+    card = (tmp_path / "rel" / "README.md").read_text(encoding="utf-8")
+    assert "## Recommended use" in card and "Add all of these notes to all of your real training notes" in card
+    assert "chosen among 8 variants" in card and "`select` half of RuMedTop3 dev (452 notes)" in card
+    assert "the `report` half of RuMedTop3 dev (396 notes;" in card
+    assert card.index("## Recommended use") < card.index("## Does it help a classifier?")
+    summary = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    tables = _classify_tables({"summary": summary, "run": "report"}, None)
+    assert "recommend" not in tables and tables["half"]["name"] == "report"
+    with pytest.raises(ReleaseError, match="did not measure"):
+        _classify_tables({"summary": summary, "run": "report"}, "1:fill=30")
+    with pytest.raises(ReleaseError, match="classify_run"):
+        DatasetReleaseArgs(source=str(source), recommend="1:1")
+    with pytest.raises(ReleaseError, match="all real notes"):
+        DatasetReleaseArgs(source=str(source), classify_run=str(run), recommend="0.5:1")
