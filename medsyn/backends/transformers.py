@@ -177,8 +177,9 @@ class TransformersBackend(Backend):
         import torch
 
         batch = self._encode(prompts)
+        eos = self._eos_ids()
         if seeds is not None:  # per-row seeds: the loop that drops each row once it is done
-            rows = _decode_rows(self.model, self.tokenizer, batch, params, seeds, self._eos_ids())
+            rows = _decode_rows(self.model, self.tokenizer, batch, params, seeds, eos)
         else:
             if seed is not None:
                 torch.manual_seed(seed)
@@ -190,7 +191,7 @@ class TransformersBackend(Backend):
         for new, mask in zip(rows, batch["attention_mask"]):
             raw = self.tokenizer.decode(new, skip_special_tokens=True)
             text, stopped = clean_generation(raw, params.stop)
-            finish = "stop" if stopped or any(t in self._eos_ids() for t in new) else "length"
+            finish = "stop" if stopped or any(t in eos for t in new) else "length"
             results.append(Generation(text, int(mask.sum()), len(new), finish))
         return results
 
