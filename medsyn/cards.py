@@ -132,6 +132,15 @@ def _quality_rows(report: dict[str, Any] | None) -> dict[str, str] | None:
     }
 
 
+def _reader_rows(report: dict[str, Any] | None) -> str | None:
+    """The reader measures of a quality report (:mod:`medsyn.eval.reader`) as a markdown table."""
+    if not report or not report.get("reader"):
+        return None
+    from medsyn.eval.reader import reader_table
+
+    return reader_table(report["reader"])
+
+
 def _filter_line(spec: dict[str, Any]) -> str:
     """What the card says about the filter: symptoms and copying, then consistency when it ran."""
     filt = spec.get("filter", {})
@@ -338,6 +347,7 @@ def notes_card(
         job_fingerprint=job_fingerprint,
         reproduce=reproduce,
         quality=_quality_rows(quality),
+        reader=_reader_rows(quality),
         classify=classify,
         license_text=lic["text"],
         cost=_cost_line(cost),

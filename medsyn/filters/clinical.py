@@ -42,6 +42,9 @@ _NOT_A_READING = r"(?!\s*(?:д(?:ень|ня|ней)|недел|час|мин|с
 _TEMPERATURE = re.compile(
     r"(?:температур\w*|\bt\b|\bт\b)(?:\s+тела)?\s*(?:до|повышал\w*\s+до|повышение\s+до|в\s+пределах|[:=])?\s*\+?"
     + _NUMBER
+    + r"(?:\s*[-–]\s*\+?"
+    + _NUMBER
+    + ")?"  # a range, «37-38,5»: both ends are readings
     + _NOT_A_READING
     + r"\s*(°|град\w*|[CС]\b)?",
     re.IGNORECASE,
@@ -94,11 +97,12 @@ class ClinicalCheck:
         out = []
         low, high = self.temperature
         for m in _TEMPERATURE.finditer(note):
-            value, unit = _number(m.group(1)), m.group(2)
-            if not unit and not (10 <= value < 100):  # «t 3» or «t 120» without a unit is not a reading
-                continue
-            if not low <= value <= high:
-                out.append(f"{REASON_PREFIX}: temperature {value:g} °C outside {low:g}-{high:g}")
+            unit = m.group(3)
+            for value in (_number(v) for v in m.group(1, 2) if v):
+                if not unit and not (10 <= value < 100):  # «t 3» or «t 120» without a unit is not a reading
+                    continue
+                if not low <= value <= high:
+                    out.append(f"{REASON_PREFIX}: temperature {value:g} °C outside {low:g}-{high:g}")
         low, high = self.pulse
         for m in _PULSE.finditer(note):
             for value in (int(v) for v in m.groups() if v):

@@ -395,13 +395,22 @@ def _quality(
     by_id = {n["id"]: n["text"] for n in train}
     synthetic = [
         {"id": r["id"], "text": r["note"], "code": r["category"], "symptoms": list(r["symptoms"]),
-         "example": by_id.get(r.get("example_id"))}
+         "example": by_id.get(r.get("example_id")), "sex": r.get("sex"), "age": r.get("age")}
         for r in kept
     ]  # fmt: skip
-    report, per_note = evaluate_quality(
-        synthetic, train, holdout=load_rumedtop3("dev") if holdout else None, self_bleu_sample=500
-    )
+    dev = load_rumedtop3("dev") if holdout else None
+    report, per_note = evaluate_quality(synthetic, train, holdout=dev, self_bleu_sample=500)
     (out / "quality").mkdir(exist_ok=True)
+    # what a reader sees, beside real notes the classifiers never saw and the paper's GPT-4 notes (RuMedTop3 only)
+    from medsyn.eval.reader import plot_reader, reader_measures
+
+    sets: dict[str, list[dict[str, Any]]] = {"these notes": synthetic}
+    if dev is not None:
+        from medsyn.data import load_reference
+
+        sets |= {"real dev notes": dev, "GPT-4 notes (paper)": load_reference("gpt4")}
+    report["reader"] = reader_measures(sets, train)
+    plot_reader(report["reader"], out / "quality" / "reader.png")
     report["copying"]["examples"] = [  # the quoted pairs would carry real text
         {k: v for k, v in e.items() if k in ("id", "copy_score", "lcs", "real_id")}
         for e in report["copying"]["examples"]
@@ -432,7 +441,7 @@ def _plots(out: Path, kept: list[dict[str, Any]], train: list[dict[str, str]], r
     (out / "plots").mkdir(exist_ok=True)
     fig.savefig(out / "plots" / "codes.png", dpi=110)
     plt.close(fig)
-    return ["plots/codes.png", "quality/quality.png"]
+    return ["plots/codes.png", "quality/quality.png", "quality/reader.png"]
 
 
 def _classify(run: str | None) -> dict[str, Any] | None:
