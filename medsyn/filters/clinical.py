@@ -40,7 +40,7 @@ _MALE_PHRASES = (("половой", "член"), ("крайний", "плоть"
 _NUMBER = r"(\d{1,3}(?:[.,]\d+)?)"
 _NOT_A_READING = r"(?!\s*(?:д(?:ень|ня|ней)|недел|час|мин|сут|раз|год|лет|мес|%))"
 _TEMPERATURE = re.compile(
-    r"(?:температур\w*|\bt\b|\bт\b)(?:\s+тела)?\s*(?:до|повышал\w*\s+до|повышение\s+до|в\s+пределах|[:=])?\s*\+?"
+    r"(?:температур\w*|\bt\b|\bт\b|\bтемп\b\.?(?=\s+тела))(?:\s+тела)?\s*(?:до|повышал\w*\s+до|повышение\s+до|в\s+пределах|[:=])?\s*\+?"
     + _NUMBER
     + r"(?:\s*[-–]\s*\+?"
     + _NUMBER
@@ -53,6 +53,12 @@ _PULSE = re.compile(
     r"(?:пульс\w*|\bчсс\b|\bps\b)\s*(?:до|[:=])?\s*(\d{2,3})(?:\s*[-–]\s*(\d{2,3}))?" + _NOT_A_READING,
     re.IGNORECASE,
 )
+_WRONG_UNIT = re.compile(  # «температура до 190/125 мм рт. ст.», «сердцебиение до 40-50 мм рт. ст.»
+    r"(температур\w*|\bтемп\b|пульс\w*|\bчсс\b|сердцебиени\w*)(?:(?!\bад\b|давлени)[^,.;:\n]){0,25}?"
+    r"\d{2,3}(?:\s*[-–/]\s*\d{2,3})?\s*мм\.?\s*рт",
+    re.IGNORECASE,
+)
+"""A temperature, pulse or heart rate stated in the unit of blood pressure."""
 _PRESSURE = re.compile(r"(?:\bад\b|давлени\w*)\D{0,25}?(\d{2,3})\s*/\s*(\d{2,3})", re.IGNORECASE)
 _AGE_BOUND = (  # (lemmas, youngest, oldest, what it is)
     (frozenset({"климакс", "климактерический", "менопауза", "постменопауза"}), 35, 120, "menopause"),
@@ -108,6 +114,9 @@ class ClinicalCheck:
             for value in (int(v) for v in m.groups() if v):
                 if not low <= value <= high:
                     out.append(f"{REASON_PREFIX}: pulse {value}/min outside {low}-{high}")
+        for m in _WRONG_UNIT.finditer(note):
+            what = "temperature" if m.group(1).lower().startswith("темп") else "heart rate"
+            out.append(f"{REASON_PREFIX}: {what} in mm Hg, the unit of blood pressure")
         for m in _PRESSURE.finditer(note):
             upper, lower = int(m.group(1)), int(m.group(2))
             if not (self.systolic[0] <= upper <= self.systolic[1] and self.diastolic[0] <= lower <= self.diastolic[1]):

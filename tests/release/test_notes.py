@@ -87,7 +87,15 @@ def test_a_release_folder_validates_and_loads(release):
     assert "| `default` | 18 |" in card.text and "2-2 requested" in card.text
     assert "style example" in card.text and "Gemma Terms of Use" in card.text and "arXiv:2408.02056" in card.text
     assert (folder / "plots" / "codes.png").stat().st_size > 10_000
-    assert json.loads((folder / "quality" / "report.json").read_text())["n_notes"] == 18
+    quality = json.loads((folder / "quality" / "report.json").read_text())
+    assert quality["n_notes"] == 18
+    # what a reader sees: word salad is told from real notes, real dev notes are not; nothing here is contradictory
+    reader = quality["reader"]
+    assert set(reader) == {"these notes", "real dev notes", "GPT-4 notes (paper)"}
+    assert reader["these notes"]["realism_auc"] > 0.9 > 0.6 > reader["real dev notes"]["realism_auc"]
+    assert reader["these notes"]["contradiction_rate"] == 0.0 and reader["these notes"]["notes"] == 18
+    assert "### What a reader sees" in card.text and "| these notes | 18 |" in card.text
+    assert (folder / "quality" / "reader.png").stat().st_size > 10_000
 
 
 def test_real_text_never_ships(release, real_notes):
