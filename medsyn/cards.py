@@ -132,15 +132,6 @@ def _quality_rows(report: dict[str, Any] | None) -> dict[str, str] | None:
     }
 
 
-def _reader_rows(report: dict[str, Any] | None) -> str | None:
-    """The reader measures of a quality report (:mod:`medsyn.eval.reader`) as a markdown table."""
-    if not report or not report.get("reader"):
-        return None
-    from medsyn.eval.reader import reader_table
-
-    return reader_table(report["reader"])
-
-
 def _filter_line(spec: dict[str, Any]) -> str:
     """What the card says about the filter: symptoms and copying, then consistency when it ran."""
     filt = spec.get("filter", {})
@@ -262,6 +253,7 @@ def notes_card(
     job_fingerprint: str = "",
     plots: list[str] | None = None,
     quality: dict[str, Any] | None = None,
+    reader: str | None = None,
     classify: dict[str, Any] | None = None,
     near_copies_dropped: list[str] | None = None,
     identifiers_dropped: list[str] | None = None,
@@ -276,6 +268,7 @@ def notes_card(
         load_id: what ``load_dataset`` is given in the card's snippet.
         reproduce: the sentence that says how to make more notes the same way.
         plots / quality: the release's plots and ``medsyn eval quality`` report.
+        reader: the markdown table of what a reader sees (:func:`medsyn.eval.reader.reader_table`).
         classify: the downstream tables, ``{"run", "table", "gains"}`` in markdown.
         cost: what the runs spent, ``medsyn_job.json``'s ``throughput`` (see :mod:`medsyn.sharding`).
     """
@@ -347,7 +340,7 @@ def notes_card(
         job_fingerprint=job_fingerprint,
         reproduce=reproduce,
         quality=_quality_rows(quality),
-        reader=_reader_rows(quality),
+        reader=reader,
         classify=classify,
         license_text=lic["text"],
         cost=_cost_line(cost),

@@ -328,6 +328,7 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         "classify": classify,
     }
     from medsyn.cards import notes_card
+    from medsyn.eval.reader import reader_table
 
     counts = {"kept" if name == "default" else name: len(rows) for name, rows in groups.items()}
     meta = configs_meta(files, counts, features={name: _features(name) for _, name in SPLITS}, sizes=sizes)
@@ -349,6 +350,7 @@ def build_dataset_release(args: DatasetReleaseArgs, out: str | Path) -> dict[str
         job_fingerprint=fingerprint(spec),
         plots=plots,
         quality=quality,
+        reader=reader_table(quality["reader"]) if quality.get("reader") else None,
         classify=_classify_tables(classify, args.recommend, args.variants_compared),
         near_copies_dropped=sorted(near),
         identifiers_dropped=sorted(identities),
