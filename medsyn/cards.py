@@ -287,7 +287,6 @@ def notes_card(
     model_line = f"`{model}`" + (
         f" with the LoRA adapter `{adapter}` (sha256 `{spec.get('adapter_sha256')}`)" if adapter else ""
     )
-    backend = spec.get("backend")
     card_data = {
         **{k: lic[k] for k in ("license", "license_name", "license_link")},
         "language": ["ru"],
@@ -330,11 +329,7 @@ def notes_card(
         spec=spec,
         model_line=model_line,
         model_short=f"`{model}`",
-        backend_line=(
-            "served through an OpenAI-compatible endpoint" + (f" ({spec['engine']})" if spec.get("engine") else "")
-            if backend == "endpoint"
-            else "run in-process with transformers"
-        ),
+        backend_line=_backend_line(spec),
         sampling=", ".join(f"{k} {v!r}" for k, v in gen.items()) or "—",
         filter_line=_filter_line(spec),
         job_fingerprint=job_fingerprint,
@@ -345,6 +340,13 @@ def notes_card(
         license_text=lic["text"],
         cost=_cost_line(cost),
     )
+
+
+def _backend_line(spec: dict[str, Any]) -> str:
+    """How the card says the model was run."""
+    if spec.get("backend") != "endpoint":
+        return "run in-process with transformers"
+    return "served through an OpenAI-compatible endpoint" + (f" ({spec['engine']})" if spec.get("engine") else "")
 
 
 def _real_notes(spec: dict[str, Any]) -> dict[str, Any]:

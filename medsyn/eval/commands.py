@@ -281,12 +281,9 @@ def quality_main(argv: list[str] | None = None) -> int:
     )
     reader_md = ""
     if args.reader:
-        from medsyn.eval.reader import reader_measures, reader_table
+        from medsyn.eval.reader import reader_measures, reader_sets, reader_table
 
-        sets = {"these notes": synthetic}
-        if dev is not None:
-            sets |= {"real dev notes": dev, "GPT-4 notes": load_source("medsyn-reference:gpt4")}
-        result["reader"] = reader_measures(sets, real, seed=args.seed)
+        result["reader"] = reader_measures(reader_sets(synthetic, dev), real, seed=args.seed)
         reader_md = "## What a reader sees\n\n" + reader_table(result["reader"]) + "\n\n"
     run_dir = report.run_path(args.out_dir, args.name)
     with staged_dir(run_dir) as tmp:

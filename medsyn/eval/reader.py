@@ -21,7 +21,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["contradiction_rate", "label_fidelity", "plot_reader", "reader_measures", "realism_auc"]
+__all__ = [
+    "contradiction_rate",
+    "label_fidelity",
+    "plot_reader",
+    "reader_measures",
+    "reader_sets",
+    "realism_auc",
+]
 
 TOP_K = (1, 3, 10)
 
@@ -70,6 +77,19 @@ def contradiction_rate(notes: Sequence[dict]) -> float:
         return float("nan")
     hits = sum(bool(check.findings(n["text"], n.get("sex"), n.get("age"))) for n in notes)
     return float(100 * hits / len(notes))
+
+
+def reader_sets(notes: Sequence[dict], dev: Sequence[dict] | None = None) -> dict[str, Sequence[dict]]:
+    """``notes`` as "these notes", beside real dev notes and the paper's GPT-4 notes when ``dev`` is given.
+
+    The references only mean something against RuMedTop3 train, so a caller passes ``dev`` only then.
+    """
+    sets: dict[str, Sequence[dict]] = {"these notes": notes}
+    if dev is not None:
+        from medsyn.data import load_reference
+
+        sets |= {"real dev notes": dev, "GPT-4 notes (paper)": load_reference("gpt4")}
+    return sets
 
 
 def reader_measures(sets: dict[str, Sequence[dict]], real: Sequence[dict], seed: int = 0) -> dict[str, dict]:

@@ -404,14 +404,9 @@ def _quality(
     report, per_note = evaluate_quality(synthetic, train, holdout=dev, self_bleu_sample=500)
     (out / "quality").mkdir(exist_ok=True)
     # what a reader sees, beside real notes the classifiers never saw and the paper's GPT-4 notes (RuMedTop3 only)
-    from medsyn.eval.reader import plot_reader, reader_measures
+    from medsyn.eval.reader import plot_reader, reader_measures, reader_sets
 
-    sets: dict[str, list[dict[str, Any]]] = {"these notes": synthetic}
-    if dev is not None:
-        from medsyn.data import load_reference
-
-        sets |= {"real dev notes": dev, "GPT-4 notes (paper)": load_reference("gpt4")}
-    report["reader"] = reader_measures(sets, train)
+    report["reader"] = reader_measures(reader_sets(synthetic, dev), train)
     plot_reader(report["reader"], out / "quality" / "reader.png")
     report["copying"]["examples"] = [  # the quoted pairs would carry real text
         {k: v for k, v in e.items() if k in ("id", "copy_score", "lcs", "real_id")}
